@@ -1,0 +1,91 @@
+# Inception Lab: one command to run the course, one to test it. `make help` lists everything.
+#
+# Every target creates or updates the virtual environment .venv itself. The stamp file
+# .venv/.stamp is newer than pyproject.toml once the install succeeded, so later calls skip it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.stamp
+BUDGET ?= cpu
+SEED ?=
+NB ?=
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+SANITIZE := tests/nbval_sanitize.cfg
+# Kernels started by papermill, nbval and JupyterLab find the venv's tools first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# ipykernel's debugger warns about frozen modules at every kernel start; it is harmless.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help venv course test test-browser lab student execute check-notebooks lint format check clean distclean
+
+help: ## Show this help
+	@echo "Inception Lab: an interactive notebook course on the Inception family of CNNs"
+	@echo
+	@echo "  make course    run every lesson headless, write build/site/index.html (BUDGET=cpu|gpu)"
+	@echo "  make test      unit tests + nbval validation of every notebook (one pytest run)"
+	@echo "  make lab       start JupyterLab on the course"
+	@echo
+	@echo "All targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "Creating $(VENV) with $$($(PYTHON) --version)"; \
+		$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv"; exit 1; }; }
+	@echo "Installing the course and its dependencies into $(VENV) (the first time takes a few minutes: PyTorch is large)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+	@echo "Environment ready: $(VENV) ($$($(PY) -c 'import torch; print("torch", torch.__version__)'))"
+
+venv: $(STAMP) ## Create or update .venv (every other target does this when needed)
+
+course: $(STAMP) ## Execute the notebooks into build/ and render the HTML site (BUDGET=cpu|gpu, NB=...)
+	$(PY) tools/course.py run --budget $(BUDGET) $(if $(SEED),--seed $(SEED)) $(NB)
+
+test: $(STAMP) ## Unit tests + nbval (strict) over notebooks/, one pytest run (PYTEST_ARGS=...)
+	$(PY) -m pytest tests notebooks --ignore=tests/browser \
+		--nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) $(PYTEST_ARGS)
+
+test-browser: $(STAMP) ## Run lesson 02 in JupyterLab in headless Chromium; screenshots in build/screenshots/
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Chromium is missing: /usr/bin/chromium not found."; \
+		echo "Install it (as root, or with sudo):  apt-get update && apt-get install -y chromium"; \
+		exit 1; \
+	fi
+	$(PY) -m pytest tests/browser -v -rA --durations=5 $(PYTEST_ARGS)
+
+lab: $(STAMP) ## Start JupyterLab on the course, opening the welcome notebook (LAB_ARGS=...)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/00_welcome.ipynb
+
+student: $(STAMP) ## Write the student edition (solutions replaced by stubs) to build/student/
+	$(PY) tools/student.py --out build/student $(NB)
+
+execute: $(STAMP) ## Execute notebooks in place for committing: make execute NB=notebooks/01_x.ipynb
+	@test -n "$(NB)" || { echo "Usage: make execute NB=notebooks/<name>.ipynb [NB=...]"; exit 2; }
+	$(PY) tools/course.py execute $(NB)
+
+check-notebooks: $(STAMP) ## Check the notebook conventions of notebooks/README.md
+	$(PY) tools/check_notebooks.py $(NB)
+
+lint: $(STAMP) ## ruff check and ruff format --check (code and notebooks)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Format code and notebooks with ruff, fix what ruff can fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: lint test ## lint, then test
+
+clean: ## Remove build outputs and caches (keeps .venv and data/)
+	rm -rf build .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean ## Also remove .venv and generated data (keeps data/README.md)
+	rm -rf $(VENV) *.egg-info
+	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,586 @@
+"""Layers and Inception blocks: every idea of the Inception family as one small module.
+
+Read top to bottom, this file follows the course:
+
+1. `ConvBNAct`            the one place a convolution is defined (conv + optional BN + ReLU).
+2. `NaiveInception`       four parallel branches (1x1, 3x3, 5x5, 3x3 max pool), concatenated.
+3. `Inception`            the dimension-reduced v1 module: 1x1 convs shrink the channels first.
+4. `InceptionA/B/C`       v2/v3 factorized modules: 5x5 -> two 3x3, n x n -> 1 x n + n x 1,
+                          and the expanded filter bank with split 1x3 / 3x1 outputs.
+5. `GridReduction`        halve the grid with parallel stride-2 convs and a stride-2 pool.
+6. `AuxClassifier`        the auxiliary heads of v1 and v3.
+7. `InceptionResNetBlock` an Inception branch set, a linear 1x1 projection, scaled, added to x.
+
+Shapes use PyTorch's (N, C, H, W) order. Every multi-branch block keeps its branches, in
+concatenation order, in `self.branches` (an `nn.ModuleDict`), so that the profiler can report the
+cost of each branch and the figures can draw them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+Kernel = int | tuple[int, int]
+# A branch of a GridReduction or an InceptionResNetBlock, written as the paper's figures draw it:
+# a list of (output channels, kernel) from input to output, e.g. [(64, 1), (96, 3)].
+BranchSpec = Sequence[tuple[int, Kernel]]
+
+
+# --------------------------------------------------------------------------- input checks
+def check_channels(**channels: int) -> None:
+    """Raise a ValueError unless every named channel count is a positive integer."""
+    for name, value in channels.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer number of channels, got {value!r}")
+
+
+def _pair(kernel_size: Kernel) -> tuple[int, int]:
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    if len(k) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in k):
+        raise ValueError(
+            f"kernel_size must be a positive int or a pair of them, got {kernel_size!r}"
+        )
+    return k
+
+
+def check_input(module: nn.Module, x: torch.Tensor, in_ch: int) -> None:
+    """Fail early, naming the block, when `x` is not a batch of `in_ch`-channel images."""
+    if x.dim() != 4:
+        raise ValueError(
+            f"{type(module).__name__} expects a 4-d input (N, C, H, W), got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] != in_ch:
+        raise ValueError(
+            f"{type(module).__name__} expects {in_ch} input channels, got {x.shape[1]} "
+            f"(input shape {tuple(x.shape)})"
+        )
+
+
+# --------------------------------------------------------------------------- 1. conv layer
+class ConvBNAct(nn.Module):
+    """Conv2d -> BatchNorm2d (optional) -> ReLU (optional).
+
+    (N, in_ch, H, W) -> (N, out_ch, H', W'); with padding="same" and stride 1, H' = H, W' = W.
+
+    The conv has a bias only when there is no BN (BN's own shift makes a bias redundant).
+    `kernel_size` may be rectangular, e.g. (1, 7) for the factorized convs of Inception v3.
+    `padding`: "same" (k // 2 per side; needs odd kernels), "valid" (0), or an int / pair.
+    `bn_eps=1e-3` is the value used by the Inception papers' code and by torchvision.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: Kernel,
+        stride: int = 1,
+        padding: str | int | tuple[int, int] = "same",
+        bn: bool = True,
+        act: bool = True,
+        groups: int = 1,
+        bn_eps: float = 1e-3,
+    ):
+        super().__init__()
+        check_channels(in_ch=in_ch, out_ch=out_ch)
+        kh, kw = _pair(kernel_size)
+        if padding == "same":
+            if kh % 2 == 0 or kw % 2 == 0:
+                raise ValueError(
+                    f'padding="same" needs odd kernel sizes, got kernel_size={kernel_size!r}; '
+                    "pass an explicit padding for even kernels"
+                )
+            padding = (kh // 2, kw // 2)
+        elif padding == "valid":
+            padding = 0
+        elif isinstance(padding, str):
+            raise ValueError(f'padding must be "same", "valid", an int or a pair, got {padding!r}')
+        if in_ch % groups or out_ch % groups:
+            raise ValueError(f"groups={groups} must divide in_ch={in_ch} and out_ch={out_ch}")
+        self.in_ch, self.out_ch = in_ch, out_ch
+        self.conv = nn.Conv2d(
+            in_ch, out_ch, (kh, kw), stride=stride, padding=padding, groups=groups, bias=not bn
+        )
+        self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps) if bn else nn.Identity()
+        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_ch)
+        return self.act(self.bn(self.conv(x)))
+
+
+# --------------------------------------------------------------------------- shared plumbing
+class MultiBranch(nn.Module):
+    """Run every branch on the same input and concatenate along channels.
+
+    (N, in_ch, H, W) -> (N, sum of branch channels, H', W'). Subclasses fill `self.branches`.
+    The idea of Inception: let the network use several kernel sizes at once and learn which
+    matter, instead of choosing one size per layer by hand.
+    """
+
+    def __init__(self, in_ch: int, branches: Mapping[str, nn.Module], out_ch: int):
+        super().__init__()
+        self.in_ch, self.out_ch = in_ch, out_ch
+        self.branches = nn.ModuleDict(branches)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_ch)
+        return torch.cat([branch(x) for branch in self.branches.values()], dim=1)
+
+
+def _pool(kind: str, stride: int = 1, padding: int = 1) -> nn.Module:
+    if kind == "max":
+        return nn.MaxPool2d(3, stride=stride, padding=padding)
+    if kind in ("avg", "avg_include_pad"):
+        # "avg": border pixels are averaged over real pixels only, as TensorFlow's "SAME" average
+        # pool does in the papers' code. "avg_include_pad" counts the zero padding too, which is
+        # PyTorch's default and what torchvision's Inception v3 does (needed to match its outputs).
+        include = kind == "avg_include_pad"
+        return nn.AvgPool2d(3, stride=stride, padding=padding, count_include_pad=include)
+    raise ValueError(f'pool must be "max", "avg" or "avg_include_pad", got {kind!r}')
+
+
+# --------------------------------------------------------------------------- 2. naive module
+class NaiveInception(MultiBranch):
+    """The naive Inception module (GoogLeNet paper, Figure 2a).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + in_ch, H, W).
+
+    Branches: 1x1 conv, 3x3 conv, 5x5 conv and a 3x3 max pool, all stride 1 and "same" padded so
+    their outputs can be stacked. The pool branch cannot change the channel count, so every
+    input channel passes through it: the output is always wider than the input, and a stack of
+    these modules grows in width - and in cost - with depth.
+    """
+
+    def __init__(self, in_ch: int, ch1x1: int, ch3x3: int, ch5x5: int, bn: bool = False):
+        check_channels(in_ch=in_ch, ch1x1=ch1x1, ch3x3=ch3x3, ch5x5=ch5x5)
+        branches = {
+            "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
+            "branch3x3": nn.Sequential(ConvBNAct(in_ch, ch3x3, 3, bn=bn)),
+            "branch5x5": nn.Sequential(ConvBNAct(in_ch, ch5x5, 5, bn=bn)),
+            "branch_pool": nn.Sequential(_pool("max")),
+        }
+        super().__init__(in_ch, branches, ch1x1 + ch3x3 + ch5x5 + in_ch)
+
+
+# --------------------------------------------------------------------------- 3. v1 module
+class Inception(MultiBranch):
+    """The Inception module with dimension reductions (GoogLeNet paper, Figure 2b / Table 1).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W).
+
+    The arguments are the columns of the paper's Table 1. Cheap 1x1 convs (Network in Network)
+    reduce the channels to `ch3x3red` / `ch5x5red` before the expensive 3x3 / 5x5 convs, and a 1x1
+    projection to `pool_proj` channels follows the pool, so the output width is chosen, not grown.
+
+    `bn=False, kernel5=5` is the paper (convs with bias, no BN). torchvision's GoogLeNet uses
+    `bn=True, kernel5=3`: its "5x5" branch really has a 3x3 kernel, a known quirk it kept for
+    compatibility with its pretrained weights. The branch keeps the name `branch5x5` either way.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch5x5red: int,
+        ch5x5: int,
+        pool_proj: int,
+        bn: bool = False,
+        kernel5: int = 5,
+    ):
+        check_channels(
+            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
+            ch5x5red=ch5x5red, ch5x5=ch5x5, pool_proj=pool_proj,
+        )  # fmt: skip
+        branches = {
+            "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
+            "branch3x3": nn.Sequential(
+                ConvBNAct(in_ch, ch3x3red, 1, bn=bn), ConvBNAct(ch3x3red, ch3x3, 3, bn=bn)
+            ),
+            "branch5x5": nn.Sequential(
+                ConvBNAct(in_ch, ch5x5red, 1, bn=bn), ConvBNAct(ch5x5red, ch5x5, kernel5, bn=bn)
+            ),
+            "branch_pool": nn.Sequential(_pool("max"), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
+        }
+        super().__init__(in_ch, branches, ch1x1 + ch3x3 + ch5x5 + pool_proj)
+
+
+# --------------------------------------------------------------------------- 4. factorized
+class InceptionA(MultiBranch):
+    """Factorized module for the 35x35 grid (v3 paper Figure 5; also BN-Inception's module).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + ch3x3 + ch3x3dbl + pool_proj, H, W).
+
+    A 5x5 conv sees as far as two stacked 3x3 convs, but costs 25 instead of 2 * 9 = 18 weights
+    per channel pair: `branch3x3dbl` (1x1 -> 3x3 -> 3x3) replaces the 5x5 branch, 28% cheaper,
+    with an extra ReLU in between.
+
+    `single_kernel` is the kernel of the single-conv branch: 3 in the papers; torchvision's
+    Inception v3 keeps a 5x5 there (`single_kernel=5`, branch named `branch5x5`).
+    `factorized=False` builds the unfactorized twin for comparison: one 5x5 conv where the paper
+    stacks two 3x3 (same widths, same branch names).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch3x3dblred: int,
+        ch3x3dbl: int,
+        pool_proj: int,
+        pool: str = "avg",
+        bn: bool = True,
+        single_kernel: int = 3,
+        factorized: bool = True,
+    ):
+        check_channels(
+            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
+            ch3x3dblred=ch3x3dblred, ch3x3dbl=ch3x3dbl, pool_proj=pool_proj,
+        )  # fmt: skip
+        k = single_kernel
+        dbl = (  # two stacked 3x3 see the same 5x5 window as one 5x5 conv
+            [ConvBNAct(ch3x3dblred, ch3x3dbl, 3, bn=bn), ConvBNAct(ch3x3dbl, ch3x3dbl, 3, bn=bn)]
+            if factorized
+            else [ConvBNAct(ch3x3dblred, ch3x3dbl, 5, bn=bn)]
+        )
+        branches = {
+            "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
+            f"branch{k}x{k}": nn.Sequential(
+                ConvBNAct(in_ch, ch3x3red, 1, bn=bn), ConvBNAct(ch3x3red, ch3x3, k, bn=bn)
+            ),
+            "branch3x3dbl": nn.Sequential(ConvBNAct(in_ch, ch3x3dblred, 1, bn=bn), *dbl),
+            "branch_pool": nn.Sequential(_pool(pool), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
+        }
+        super().__init__(in_ch, branches, ch1x1 + ch3x3 + ch3x3dbl + pool_proj)
+
+
+class InceptionB(MultiBranch):
+    """Factorized module for the 17x17 grid (v3 paper Figure 6, n = 7).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + ch7x7 + ch7x7dbl + pool_proj, H, W).
+
+    An n x n conv is replaced by a 1 x n conv followed by an n x 1 conv: the same n x n window,
+    2n instead of n^2 weights per channel pair (for n = 7: 14 instead of 49). `branch7x7` does
+    this once, `branch7x7dbl` twice. The inner convs keep the reduced width `ch7x7red` /
+    `ch7x7dblred`. The order of the 7x1 and 1x7 convs follows torchvision, so its weights load.
+    `factorized=False` builds the unfactorized twin: each 1 x n + n x 1 pair becomes one n x n.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        ch1x1: int,
+        ch7x7red: int,
+        ch7x7: int,
+        ch7x7dblred: int,
+        ch7x7dbl: int,
+        pool_proj: int,
+        n: int = 7,
+        pool: str = "avg",
+        bn: bool = True,
+        factorized: bool = True,
+    ):
+        check_channels(
+            in_ch=in_ch, ch1x1=ch1x1, ch7x7red=ch7x7red, ch7x7=ch7x7,
+            ch7x7dblred=ch7x7dblred, ch7x7dbl=ch7x7dbl, pool_proj=pool_proj, n=n,
+        )  # fmt: skip
+        red, dred = ch7x7red, ch7x7dblred
+
+        def window(cin: int, cout: int, first: Kernel, second: Kernel) -> list[ConvBNAct]:
+            """One n x n window: two thin convs (the inner one keeps `cin`), or one n x n conv."""
+            if not factorized:
+                return [ConvBNAct(cin, cout, n, bn=bn)]
+            return [ConvBNAct(cin, cin, first, bn=bn), ConvBNAct(cin, cout, second, bn=bn)]
+
+        branches = {
+            "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
+            f"branch{n}x{n}": nn.Sequential(
+                ConvBNAct(in_ch, red, 1, bn=bn), *window(red, ch7x7, (1, n), (n, 1))
+            ),
+            f"branch{n}x{n}dbl": nn.Sequential(
+                ConvBNAct(in_ch, dred, 1, bn=bn),
+                *window(dred, dred, (n, 1), (1, n)),
+                *window(dred, ch7x7dbl, (n, 1), (1, n)),
+            ),
+            "branch_pool": nn.Sequential(_pool(pool), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
+        }
+        super().__init__(in_ch, branches, ch1x1 + ch7x7 + ch7x7dbl + pool_proj)
+
+
+class SplitConv(nn.Module):
+    """A 1 x n conv and an n x 1 conv side by side on the same input, concatenated.
+
+    (N, in_ch, H, W) -> (N, 2 * out_ch, H, W). Used at the end of the branches of `InceptionC`.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, n: int = 3, bn: bool = True):
+        super().__init__()
+        self.in_ch, self.out_ch = in_ch, 2 * out_ch
+        self.split_1xn = ConvBNAct(in_ch, out_ch, (1, n), bn=bn)
+        self.split_nx1 = ConvBNAct(in_ch, out_ch, (n, 1), bn=bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.split_1xn(x), self.split_nx1(x)], dim=1)
+
+
+class InceptionC(MultiBranch):
+    """Expanded filter bank for the coarsest (8x8) grid (v3 paper Figure 7).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + 2 * ch3x3 + 2 * ch3x3dbl + pool_proj, H, W).
+
+    On a coarse grid the paper widens instead of deepening: the last 3x3 of each branch is split
+    into a 1x3 and a 3x1 conv that run side by side (`SplitConv`) and both feed the concat, so
+    each of these branches outputs twice its width. High-dimensional representations are easier
+    to process locally (the paper's principle 2).
+    `factorized=False` builds the unfactorized twin: a 3x3 conv of the same total width in place
+    of each `SplitConv`.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch3x3dblred: int,
+        ch3x3dbl: int,
+        pool_proj: int,
+        pool: str = "avg",
+        bn: bool = True,
+        factorized: bool = True,
+    ):
+        check_channels(
+            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
+            ch3x3dblred=ch3x3dblred, ch3x3dbl=ch3x3dbl, pool_proj=pool_proj,
+        )  # fmt: skip
+
+        def split(cin: int, cout: int) -> nn.Module:
+            """1x3 | 3x1 side by side (2 * cout channels), or the 3x3 conv they replace."""
+            return SplitConv(cin, cout, bn=bn) if factorized else ConvBNAct(cin, 2 * cout, 3, bn=bn)
+
+        branches = {
+            "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
+            "branch3x3": nn.Sequential(
+                ConvBNAct(in_ch, ch3x3red, 1, bn=bn), split(ch3x3red, ch3x3)
+            ),
+            "branch3x3dbl": nn.Sequential(
+                ConvBNAct(in_ch, ch3x3dblred, 1, bn=bn),
+                ConvBNAct(ch3x3dblred, ch3x3dbl, 3, bn=bn),
+                split(ch3x3dbl, ch3x3dbl),
+            ),
+            "branch_pool": nn.Sequential(_pool(pool), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
+        }
+        super().__init__(in_ch, branches, ch1x1 + 2 * ch3x3 + 2 * ch3x3dbl + pool_proj)
+
+
+# --------------------------------------------------------------------------- 5. grid reduction
+def _conv_stack(in_ch: int, spec: BranchSpec, bn: bool, last_stride: int, last_padding) -> list:
+    """ConvBNActs for a branch spec; only the last conv may stride (and pad differently)."""
+    layers, ch = [], in_ch
+    for i, (out_ch, kernel) in enumerate(spec):
+        last = i == len(spec) - 1
+        stride, padding = (last_stride, last_padding) if last else (1, "same")
+        layers.append(ConvBNAct(ch, out_ch, kernel, stride=stride, padding=padding, bn=bn))
+        ch = out_ch
+    return layers
+
+
+class GridReduction(MultiBranch):
+    """Efficient grid-size reduction (v3 paper Figure 10).
+
+    (N, in_ch, H, W) -> (N, in_ch + sum of branch widths, H', W'), H' = (H + 2p - 3) // 2 + 1.
+
+    Halving the grid with a pool first loses information (a representational bottleneck);
+    running the expensive conv at full resolution and pooling after costs 4x more. Instead,
+    stride-2 conv branches and a stride-2 pool run in parallel and are concatenated: cheap, and
+    the width grows while the grid shrinks.
+
+    `branches` maps a name to a list of (out_ch, kernel) from input to output; the last conv of
+    each branch is the stride-2 3x3, e.g. `{"branch3x3": [(384, 3)],
+    "branch3x3dbl": [(64, 1), (96, 3), (96, 3)]}` (v3's 35 -> 17 reduction). `padding=0` is the
+    paper ("valid": 35 -> 17); `padding=1` halves even sizes exactly (32 -> 16).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        branches: Mapping[str, BranchSpec],
+        pool: str = "max",
+        padding: int = 0,
+        bn: bool = True,
+    ):
+        check_channels(in_ch=in_ch)
+        if not branches:
+            raise ValueError("GridReduction needs at least one conv branch, got none")
+        for name, spec in branches.items():
+            if not spec:
+                raise ValueError(f"GridReduction branch {name!r} has no layers")
+            for out_ch, kernel in spec:
+                check_channels(**{f"{name} width": out_ch})
+                _pair(kernel)
+        layers = {
+            name: nn.Sequential(*_conv_stack(in_ch, spec, bn, last_stride=2, last_padding=padding))
+            for name, spec in branches.items()
+        }
+        layers["branch_pool"] = nn.Sequential(_pool(pool, stride=2, padding=padding))
+        out_ch = in_ch + sum(spec[-1][0] for spec in branches.values())
+        super().__init__(in_ch, layers, out_ch)
+
+
+# --------------------------------------------------------------------------- 6. aux heads
+class AuxClassifier(nn.Module):
+    """Auxiliary classifier on an intermediate feature map.
+
+    (N, in_ch, H, W) -> (N, num_classes).
+
+    v1 (GoogLeNet paper, after 4a and 4d): 5x5 average pool with stride 3, 1x1 conv to 128 + ReLU,
+    FC to 1024 + ReLU, dropout 0.7, linear. Its loss is added with weight 0.3 during training to
+    push gradient into the lower layers; at inference it is dropped. `adaptive_pool=True` pools
+    to 4x4 whatever the grid size (torchvision, and our 32x32 mini models); the paper's 5x5/3
+    pool gives 4x4 only on a 14x14 to 16x16 grid.
+
+    v3 (`variant="v3"`, on the 17x17 grid): 5x5/3 average pool, 1x1 conv to 128, 5x5 conv to 768,
+    global average pool, linear. The v3 paper found it acts mainly as a regularizer.
+
+    `conv_ch` (128) and `hidden` (1024 for v1, 768 for v3) are the head's widths; small models
+    shrink them so that the head does not outweigh the network it helps.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        num_classes: int,
+        variant: str = "v1",
+        bn: bool = False,
+        adaptive_pool: bool = False,
+        dropout: float = 0.7,
+        conv_ch: int = 128,
+        hidden: int | None = None,
+    ):
+        super().__init__()
+        if variant not in ("v1", "v3"):
+            raise ValueError(f'AuxClassifier variant must be "v1" or "v3", got {variant!r}')
+        hidden = hidden if hidden is not None else {"v1": 1024, "v3": 768}[variant]
+        check_channels(in_ch=in_ch, num_classes=num_classes, conv_ch=conv_ch, hidden=hidden)
+        self.in_ch, self.variant = in_ch, variant
+        # v1 flattens a 4x4 map into its FC; v3 needs 5x5 for its 5x5 "valid" conv.
+        pooled = 4 if variant == "v1" else 5
+        self.pool = nn.AdaptiveAvgPool2d(pooled) if adaptive_pool else nn.AvgPool2d(5, stride=3)
+        if variant == "v1":
+            self.conv = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
+            self.fc1 = nn.Linear(conv_ch * 4 * 4, hidden)
+            self.dropout = nn.Dropout(dropout)
+            self.fc2 = nn.Linear(hidden, num_classes)
+        else:
+            self.conv0 = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
+            self.conv1 = ConvBNAct(conv_ch, hidden, 5, padding="valid", bn=bn)
+            self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_ch)
+        h, w = x.shape[-2:]
+        if isinstance(self.pool, nn.AvgPool2d):  # the fixed 5x5/3 pool fits some grids only
+            v1 = self.variant == "v1"
+            if not all((14 <= s <= 16) if v1 else s >= 17 for s in (h, w)):
+                need = "a 14x14 to 16x16" if v1 else "at least a 17x17"
+                raise ValueError(
+                    f"AuxClassifier ({self.variant}) with the 5x5/3 average pool needs {need} "
+                    f"input grid, got {h}x{w}; use adaptive_pool=True for other grid sizes"
+                )
+        x = self.pool(x)
+        if self.variant == "v1":
+            x = torch.flatten(self.conv(x), 1)
+            return self.fc2(self.dropout(torch.relu(self.fc1(x))))
+        x = self.conv1(self.conv0(x))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+# --------------------------------------------------------------------------- 7. residual
+class InceptionResNetBlock(nn.Module):
+    """Inception-ResNet block (Inception-v4 paper, Figures 16-19 and section 3.3).
+
+    (N, in_ch, H, W) -> (N, in_ch, H, W).
+
+        y = ReLU(x + scale * project(concat(branches(x))))
+
+    The branches are an Inception module without a pool branch; `project` is a *linear* 1x1 conv
+    (no ReLU) back to `in_ch` channels so the sum is possible. The paper found that very wide
+    networks (more than about 1000 filters) "died" early in training unless the residual was
+    scaled down by 0.1-0.3 before the add; `scale=1.0` means no scaling. `residual=False` drops
+    the shortcut (y = ReLU(scale * project(...))) for comparison.
+
+    The A/B/C variants for the 35/17/8 grids are configurations: see `a()`, `b()`, `c()`.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        branches: Mapping[str, BranchSpec],
+        scale: float = 0.2,
+        bn: bool = True,
+        residual: bool = True,
+    ):
+        super().__init__()
+        check_channels(in_ch=in_ch)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
+            raise ValueError(f"scale must be in (0, 1] (the paper uses 0.1-0.3), got {scale!r}")
+        if not branches:
+            raise ValueError("InceptionResNetBlock needs at least one branch, got none")
+        for name, spec in branches.items():
+            if not spec:
+                raise ValueError(f"InceptionResNetBlock branch {name!r} has no layers")
+            for out_ch, kernel in spec:
+                check_channels(**{f"{name} width": out_ch})
+                _pair(kernel)
+        self.in_ch, self.out_ch = in_ch, in_ch
+        self.scale, self.residual = float(scale), residual
+        self.branches = nn.ModuleDict(
+            {
+                name: nn.Sequential(*_conv_stack(in_ch, spec, bn, 1, "same"))
+                for name, spec in branches.items()
+            }
+        )
+        concat = sum(spec[-1][0] for spec in branches.values())
+        # Linear projection with a bias, no BN, no ReLU: it only matches the widths for the add.
+        self.project = ConvBNAct(concat, in_ch, 1, bn=False, act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_ch)
+        mixed = torch.cat([branch(x) for branch in self.branches.values()], dim=1)
+        y = self.scale * self.project(mixed)
+        return torch.relu(x + y if self.residual else y)
+
+    # Branch widths of Inception-ResNet-v2 at width w = 32 (A), 128 (B), 192 (C).
+    @classmethod
+    def a(cls, in_ch: int, w: int = 32, scale: float = 0.17, **kw) -> InceptionResNetBlock:
+        """35x35 block (Figure 16): 1x1 | 1x1 -> 3x3 | 1x1 -> 3x3 -> 3x3."""
+        spec = {
+            "branch1x1": [(w, 1)],
+            "branch3x3": [(w, 1), (w, 3)],
+            "branch3x3dbl": [(w, 1), (3 * w // 2, 3), (2 * w, 3)],
+        }
+        return cls(in_ch, spec, scale, **kw)
+
+    @classmethod
+    def b(cls, in_ch: int, w: int = 128, scale: float = 0.1, **kw) -> InceptionResNetBlock:
+        """17x17 block (Figure 17): 1x1 | 1x1 -> 1x7 -> 7x1."""
+        spec = {
+            "branch1x1": [(3 * w // 2, 1)],
+            "branch7x7": [(w, 1), (5 * w // 4, (1, 7)), (3 * w // 2, (7, 1))],
+        }
+        return cls(in_ch, spec, scale, **kw)
+
+    @classmethod
+    def c(cls, in_ch: int, w: int = 192, scale: float = 0.2, **kw) -> InceptionResNetBlock:
+        """8x8 block (Figure 19): 1x1 | 1x1 -> 1x3 -> 3x1."""
+        spec = {
+            "branch1x1": [(w, 1)],
+            "branch3x3": [(w, 1), (7 * w // 6, (1, 3)), (4 * w // 3, (3, 1))],
+        }
+        return cls(in_ch, spec, scale, **kw)

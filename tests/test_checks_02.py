@@ -1,0 +1,85 @@
+"""Lesson 02 checks: a right answer passes, each typical wrong answer gets its hint."""
+
+import pytest
+
+from inception_lab import checks
+
+
+def right(in_ch, out_ch, k, h_out, w_out):
+    return in_ch * out_ch * k * k * h_out * w_out
+
+
+def test_conv_mac_formula_accepts_the_formula(capsys):
+    checks.conv_mac_formula(right)
+    out = capsys.readouterr().out
+    # 192 * 96 * 9 * 28 * 28, the REFERENCE worked example
+    assert "Correct" in out and "130,056,192" in out
+
+
+def broken(_in_ch, _out_ch, _k, _h_out, _w_out):
+    raise ZeroDivisionError("oops")
+
+
+@pytest.mark.parametrize(
+    ("formula", "hint"),
+    [
+        (lambda i, o, k, h, w: 2 * i * o * k * k * h * w, "counted FLOPs"),
+        (lambda i, o, k, h, w: i * o * k * k * h * w + o * h * w, "added the biases"),
+        (lambda i, o, k, h, w: i * o * k * h * w, "k\\*k taps"),
+        (lambda i, o, k, h, w: i * o * k * k * h * h, "uses the height twice"),
+        (
+            lambda i, o, k, h, w: (
+                i * o * k * k * (2 * h) * (2 * w) if h == 112 else right(i, o, k, h, w)
+            ),
+            "counted the input's pixels",
+        ),
+        (lambda i, o, k, h, w: o * k * k * h * w, "your formula gives"),
+        (lambda i, o, k, h, w: str(right(i, o, k, h, w)), "should return a number"),
+        (broken, "raised ZeroDivisionError"),
+    ],
+)
+def test_conv_mac_formula_hints(formula, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.conv_mac_formula(formula)
+
+
+# A GoogLeNet 3b-like module (the paper's reductions 128 / 32 cost 304,267,264 MACs).
+TASK = {
+    "budget_macs": 200_000_000, "in_ch": 256, "size": 28,
+    "ch1x1": 128, "ch3x3": 192, "ch5x5": 96, "pool_proj": 64,
+}  # fmt: skip
+
+
+def hand_macs(ch3x3red, ch5x5red):
+    """Independent count: one MAC per weight per output pixel, 28 x 28 output pixels."""
+    pixels = 28 * 28
+    return pixels * (
+        256 * 128  # 1x1 branch
+        + 256 * ch3x3red
+        + ch3x3red * 192 * 9  # 1x1 reduction, 3x3
+        + 256 * ch5x5red
+        + ch5x5red * 96 * 25  # 1x1 reduction, 5x5
+        + 256 * 64  # pool projection
+    )
+
+
+def test_reduction_budget_accepts_widths_inside_the_budget(capsys):
+    assert hand_macs(128, 32) == 304_267_264  # the paper's widths do not fit
+    assert 180_000_000 <= hand_macs(64, 24) <= 200_000_000
+    checks.reduction_budget(64, 24, **TASK)
+    assert f"{hand_macs(64, 24):,} MACs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("widths", "hint"),
+    [
+        ((128, 32), "over the budget"),
+        ((48, 24), "only 81.6% of the budget"),
+        ((80, 16), "ch5x5red=16 squeezes its branch too hard"),
+        ((40, 40), "ch3x3red=40 squeezes"),
+        ((64.0, 24), "positive whole number"),
+    ],
+)
+def test_reduction_budget_hints(widths, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.reduction_budget(*widths, **TASK)

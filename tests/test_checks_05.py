@@ -1,0 +1,100 @@
+"""The lesson 05 check (batch norm from scratch) passes a right answer and hints at wrong ones."""
+
+import re
+
+import pytest
+import torch
+
+from inception_lab import checks
+
+
+def make_batch_norm(
+    stats_dims=(0, 2, 3),
+    unbiased_norm=False,
+    unbiased_running=True,
+    eps_inside=True,
+    affine=True,
+    in_place=True,
+    swap_momentum=False,
+    detach_running=True,
+    detach_norm=False,
+    eval_uses_batch=False,
+    eval_updates=False,
+):
+    """A batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps),
+    correct with the defaults; each argument plants one typical mistake."""
+
+    def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        shape = (1, -1, 1, 1)
+        if training or eval_uses_batch:
+            mean = x.mean(dim=stats_dims, keepdim=True)
+            var = x.var(dim=stats_dims, unbiased=unbiased_norm, keepdim=True)
+            if detach_norm:
+                mean, var = mean.detach(), var.detach()
+        else:
+            mean, var = running_mean.view(shape), running_var.view(shape)
+        if training or eval_updates:
+            batch_mean = x.mean(dim=(0, 2, 3))
+            batch_var = x.var(dim=(0, 2, 3), unbiased=unbiased_running)
+            if detach_running:
+                batch_mean, batch_var = batch_mean.detach(), batch_var.detach()
+            new_w, old_w = (1 - momentum, momentum) if swap_momentum else (momentum, 1 - momentum)
+            if in_place:
+                running_mean.mul_(old_w).add_(new_w * batch_mean)
+                running_var.mul_(old_w).add_(new_w * batch_var)
+            else:  # rebinding the names: the caller's buffers never change
+                running_mean = old_w * running_mean + new_w * batch_mean
+                running_var = old_w * running_var + new_w * batch_var
+        x_hat = (x - mean) / ((var + eps).sqrt() if eps_inside else var.sqrt() + eps)
+        return weight.view(shape) * x_hat + bias.view(shape) if affine else x_hat
+
+    return batch_norm
+
+
+def test_correct_answer_passes(capsys):
+    checks.batch_norm_forward(make_batch_norm())
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mistake", "hint"),
+    [
+        ({"stats_dims": (0, 1, 2, 3)}, "one mean and one variance per channel"),
+        ({"unbiased_norm": True}, "biased batch variance"),
+        ({"eps_inside": False}, "inside the square root"),
+        ({"affine": False}, "scale by `weight` and shift by `bias`"),
+        ({"in_place": False}, "in place"),
+        ({"swap_momentum": True}, "weight of the NEW batch statistic"),
+        ({"unbiased_running": False}, "unbiased batch variance"),
+        ({"detach_running": False}, "must not carry gradient history"),
+        ({"detach_norm": True}, "differentiable through the batch mean and variance"),
+        ({"eval_uses_batch": True}, "instead of the batch's statistics"),
+        ({"eval_updates": True}, "leave the running statistics unchanged"),
+    ],
+)
+def test_wrong_answers_get_a_hint(mistake, hint):
+    with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
+        checks.batch_norm_forward(make_batch_norm(**mistake))
+
+
+def test_running_stats_instead_of_batch_stats_in_training():
+    def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        s = (1, -1, 1, 1)
+        x_hat = (x - running_mean.view(s)) / (running_var.view(s) + eps).sqrt()
+        return weight.view(s) * x_hat + bias.view(s)
+
+    with pytest.raises(AssertionError, match="statistics of the current batch"):
+        checks.batch_norm_forward(batch_norm)
+
+
+def test_wrong_shape_is_reported():
+    with pytest.raises(AssertionError, match="shaped like the input"):
+        checks.batch_norm_forward(lambda x, *args: x.mean(dim=(2, 3)))
+
+
+def test_check_leaves_global_random_stream_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.batch_norm_forward(make_batch_norm())
+    assert torch.equal(torch.rand(3), expected)

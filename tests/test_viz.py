@@ -1,0 +1,372 @@
+"""Every figure renders headless (Agg) and shows what it claims: titles, bars, labels, values."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.collections import PathCollection
+from matplotlib.patches import FancyBboxPatch, Rectangle
+from torch import nn
+
+from inception_lab import blocks as B
+from inception_lab import models, profile, viz
+from inception_lab.train import History
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def render(fig):
+    """Draw the figure as a notebook would (catches errors that only appear at draw time)."""
+    fig.canvas.draw()
+    return fig
+
+
+def texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def bars(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def meta(builder, *args, **kwargs):
+    with torch.device("meta"):
+        return builder(*args, **kwargs)
+
+
+NAIVE = (B.NaiveInception, 192, 64, 128, 32)
+REDUCED = (B.Inception, 192, 64, 96, 128, 16, 32, 32)
+
+
+# --------------------------------------------------------------------------- cost figures
+def test_plot_branch_costs_naive_vs_reduced():
+    naive, reduced = meta(*NAIVE), meta(*REDUCED)
+    fig = render(viz.plot_branch_costs(naive, reduced, (192, 28, 28), labels=("naive", "reduced")))
+    ax_params, ax_macs = fig.axes
+    assert (
+        "28x28x192" in fig._suptitle.get_text() and "naive vs reduced" in fig._suptitle.get_text()
+    )
+    assert len(bars(ax_params)) == len(bars(ax_macs)) == 4 + 4
+    assert [t.get_text() for t in ax_macs.get_xticklabels()] == list(reduced.branches)
+    assert "MACs" in ax_macs.get_ylabel() and "parameters" in ax_params.get_ylabel()
+    # bar heights are the branch costs (naive bars first, in branch order)
+    expected = [r["macs"] for r in profile.branch_costs(naive, (192, 28, 28))]
+    expected += [r["macs"] for r in profile.branch_costs(reduced, (192, 28, 28))]
+    assert [b.get_height() for b in bars(ax_macs)] == expected
+    assert "12.4M" in texts(fig)  # the reduced 5x5 branch's 12,443,648 MACs, labelled
+    legend = [t.get_text() for t in ax_macs.get_legend().get_texts()]
+    assert legend == ["naive: 303M total", "reduced: 128M total"]
+
+
+def test_plot_branch_costs_single_block_with_projection():
+    res = meta(B.InceptionResNetBlock.a, 320)
+    fig = render(viz.plot_branch_costs(res, None, (320, 35, 35)))
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][-1] == "project"
+    assert len(bars(fig.axes[1])) == 4
+    with pytest.raises(ValueError, match="one label per block"):
+        viz.plot_branch_costs(res, res, (320, 35, 35), labels=("only one",))
+
+
+def test_plot_layer_costs():
+    model = meta(models.googlenet, "paper")
+    fig = render(viz.plot_layer_costs(model, (3, 224, 224)))
+    ax_params, ax_macs = fig.axes
+    names = [n for n, _ in model.named_children()]
+    assert len(bars(ax_params)) == len(bars(ax_macs)) == len(names)
+    assert [t.get_text() for t in ax_params.get_yticklabels()] == names
+    assert "1,582,671,872" in ax_macs.get_title()
+    assert "MACs per image (millions)" == ax_macs.get_xlabel()
+    assert "googlenet (paper)" in fig._suptitle.get_text()
+    assert "22%" in texts(fig)  # conv3 holds 22% of the MACs
+
+
+def test_plot_stack_growth_naive_grows_reduced_stays_flat():
+    naive = nn.Sequential(meta(B.NaiveInception, 192, 64, 128, 32),
+                          meta(B.NaiveInception, 416, 64, 128, 32))  # fmt: skip
+    reduced = nn.Sequential(meta(*REDUCED), meta(B.Inception, 256, 64, 96, 128, 16, 32, 32))
+    fig = render(viz.plot_stack_growth({"naive": naive, "reduced": reduced}, (192, 28, 28)))
+    ax_ch, ax_params, ax_macs = fig.axes
+    assert "28x28x192" in fig._suptitle.get_text()
+    assert "channels" in ax_ch.get_ylabel() and "MACs" in ax_macs.get_ylabel()
+    # one line per stack; the y values are the blocks' widths and costs, first block first
+    (n_ch, r_ch), (n_mac, r_mac) = ax_ch.get_lines(), ax_macs.get_lines()
+    assert list(n_ch.get_ydata()) == [416, 640] and list(r_ch.get_ydata()) == [256, 256]
+    # naive block 2: every filter spans 416 channels; by hand, weights x 28 x 28 pixels
+    by_hand = 28 * 28 * 416 * (64 * 1 + 128 * 9 + 32 * 25)
+    assert list(n_mac.get_ydata()) == [profile.count_macs(naive[0], (192, 28, 28)), by_hand]
+    assert list(r_mac.get_xdata()) == [1, 2]
+    assert r_mac.get_ydata()[1] == profile.count_macs(reduced[1], (256, 28, 28))
+    assert [ln.get_ydata()[1] for ln in ax_params.get_lines()] == [
+        profile.count_params(naive[1]), profile.count_params(reduced[1])
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="at least one stack"):
+        viz.plot_stack_growth({}, (192, 28, 28))
+
+
+def test_plot_cost_map_reference_and_course_models():
+    fig = render(viz.plot_cost_map())
+    ax = fig.axes[0]
+    labels = texts(fig)
+    for name in [*viz.REFERENCE_MODELS, *viz.COURSE_MODELS]:
+        assert name in labels
+    points = {t.get_text(): tuple(t.xy) for t in ax.texts if t.get_text() in viz.REFERENCE_MODELS}
+    assert points["GoogLeNet"] == (1_498_376_192, 6_624_904)  # (MACs, params), counted live
+    assert points["VGG-16"][1] == 138_357_544
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "MACs per image" in ax.get_xlabel() and "parameters" in ax.get_ylabel()
+    assert "1 MAC = 2 FLOPs" in ax.get_title()
+    # no label covers another one
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    overlaps = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert overlaps == []
+
+
+def test_plot_cost_map_own_models_only():
+    tiny = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+    fig = render(viz.plot_cost_map({"tiny": (tiny, (3, 32, 32))}, include_reference=False))
+    dots = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    offsets = [tuple(c.get_offsets()[0]) for c in dots if len(c.get_offsets())]
+    assert offsets == [(30 * 30 * 8 * 27 + 7200 * 10, profile.count_params(tiny))]
+    assert texts(fig) == ["tiny"]
+    with pytest.raises(ValueError, match=r"must be \(model, input_size\)"):
+        viz.plot_cost_map({"tiny": tiny})
+    with pytest.raises(ValueError, match="nothing to plot"):
+        viz.plot_cost_map({}, include_reference=False)
+
+
+# --------------------------------------------------------------------------- block diagrams
+def test_draw_block_inception():
+    fig = render(viz.draw_block(meta(*REDUCED)))
+    labels = texts(fig)
+    for label in ["1x1 conv, 64", "1x1 conv, 96", "3x3 conv, 128", "1x1 conv, 16",
+                  "5x5 conv, 32", "3x3 max pool", "1x1 conv, 32", "concat, 256",
+                  "input, 192 channels"]:  # fmt: skip
+        assert label in labels
+    boxes = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == 1 + 7 + 1  # input, the layers, concat
+    assert fig.axes[0].get_title() == "Inception: 192 → 256 channels"
+
+
+def test_draw_block_factorized_and_split():
+    fig = render(viz.draw_block(meta(B.InceptionB, 768, 192, 160, 192, 160, 192, 192)))
+    assert "1x7 conv, 160" in texts(fig) and "7x1 conv, 192" in texts(fig)
+    assert "3x3 avg pool" in texts(fig)
+    fig = render(viz.draw_block(meta(B.InceptionC, 1280, 320, 384, 384, 448, 384, 192)))
+    assert texts(fig).count("1x3 conv, 384") == 2 and texts(fig).count("3x1 conv, 384") == 2
+    assert "concat, 2048" in texts(fig)
+
+
+def test_draw_block_residual():
+    fig = render(viz.draw_block(meta(B.InceptionResNetBlock.a, 320), title="Inception-ResNet-A"))
+    labels = texts(fig)
+    for label in ["1x1 conv, 320 (linear)", "x 0.17 (scale)", "+", "ReLU", "concat, 128"]:
+        assert label in labels
+    assert any("shortcut" in t for t in labels)
+    assert fig.axes[0].get_title() == "Inception-ResNet-A"
+    fig = render(viz.draw_block(meta(B.InceptionResNetBlock.a, 320, residual=False)))
+    assert "+" not in texts(fig) and "(no shortcut)" in texts(fig)
+
+
+def test_draw_blocks_side_by_side():
+    blocks = [
+        meta(*NAIVE),
+        meta(*REDUCED),
+        meta(B.InceptionA, 192, 64, 48, 64, 64, 96, 32),
+        meta(B.InceptionResNetBlock.a, 320),
+    ]
+    titles = ["naive", "reduced", "factorized", "residual"]
+    fig = render(viz.draw_blocks(blocks, titles))
+    assert [ax.get_title() for ax in fig.axes] == titles
+    assert "5x5 conv, 32" in texts(fig) and "x 0.17 (scale)" in texts(fig)
+    assert len({ax.get_ylim() for ax in fig.axes}) == 1  # one scale for all
+    # draw_block into a given axes returns that axes' figure
+    fig2, ax = plt.subplots()
+    assert viz.draw_block(blocks[0], ax=ax) is fig2
+    with pytest.raises(ValueError, match="has no branches"):
+        viz.draw_block(nn.Conv2d(3, 3, 3))
+    with pytest.raises(ValueError, match="one title per block"):
+        viz.draw_blocks(blocks, ["x"])
+
+
+# --------------------------------------------------------------------------- receptive field
+def test_plot_receptive_field_default():
+    fig = render(viz.plot_receptive_field())
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [
+        "one 5x5 conv\nwindow 5x5, 25 weights per channel pair",
+        "two 3x3 convs\nwindow 5x5, 18 weights per channel pair",
+        "1x5 conv, then 5x1 conv\nwindow 5x5, 10 weights per channel pair",
+    ]
+    # two stacked 3x3: paths 1 2 3 2 1 along each axis; the centre is reached 9 ways
+    image = fig.axes[1].images[0].get_array()
+    assert image.max() == 9 and image.count() == 25
+    np.testing.assert_array_equal(np.ma.getdata(image)[1:6, 1], [1, 2, 3, 2, 1])
+    assert texts(fig)[:5] == ["1"] * 5  # one 5x5: every pixel reached once
+
+
+def test_plot_receptive_field_custom_and_bad():
+    fig = render(viz.plot_receptive_field({"3x3/2 then 3x3": [(3, 2), nn.Conv2d(1, 1, 3)]}))
+    assert fig.axes[0].get_title().startswith("3x3/2 then 3x3\nwindow 7x7, 18 weights")
+    with pytest.raises(ValueError, match="one layer per item"):
+        viz.plot_receptive_field({"seq": [nn.Sequential(nn.Conv2d(1, 1, 3))]})
+    with pytest.raises(ValueError):
+        viz.plot_receptive_field({"bad": "3x3"})
+
+
+# --------------------------------------------------------------------------- training curves
+def record(epoch, loss, acc, val=True):
+    return {
+        "epoch": epoch, "train_loss": loss, "train_acc": acc,
+        "val_loss": loss * 1.1 if val else None, "val_acc": acc * 0.9 if val else None,
+        "lr": 0.1 / epoch, "seconds": 1.0, "images_per_s": 100.0,
+    }  # fmt: skip
+
+
+def test_plot_history_one_run():
+    history = History([record(e, 2 / e, 0.2 * e) for e in range(1, 5)])
+    fig = render(viz.plot_history(history))
+    ax_loss, ax_acc = fig.axes
+    assert ax_loss.get_ylabel() == "loss (cross-entropy)" and ax_acc.get_ylabel() == "accuracy"
+    assert [line.get_label() for line in ax_loss.lines] == ["train", "val"]
+    np.testing.assert_allclose(ax_loss.lines[0].get_ydata(), [2, 1, 2 / 3, 0.5])
+    np.testing.assert_allclose(ax_acc.lines[1].get_xdata(), [1, 2, 3, 4])
+    assert ax_acc.yaxis.get_major_formatter()(0.5, 0) == "50%"
+    fig = render(history.plot(metrics=("lr",)))  # History.plot is this function
+    assert fig.axes[0].get_ylabel() == "learning rate"
+
+
+def test_plot_history_compares_runs_and_marks_divergence():
+    good = History([record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 5)])
+    bad = History(
+        [record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 3)],
+        diverged={"epoch": 3, "step": 5, "steps_per_epoch": 10, "loss": float("nan"),
+                  "last_finite_loss": 4.0, "lr": 1.0},
+    )  # fmt: skip
+    fig = render(viz.plot_history({"lr 0.1": good, "lr 1.0": bad}))
+    ax_loss = fig.axes[0]
+    labels = [line.get_label() for line in ax_loss.lines]
+    assert labels == ["lr 0.1 train", "lr 1.0 train", "lr 1.0 diverged (epoch 3)"]  # no val data
+    marker = ax_loss.lines[-1]
+    assert marker.get_marker() == "x"
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == (2.5, 4.0)  # epoch 2 + 5/10 steps
+    with pytest.raises(ValueError, match="expected a History"):
+        viz.plot_history([1, 2, 3])
+
+
+# --------------------------------------------------------------------------- calibration
+def test_calibration_bins_by_hand():
+    probs = torch.tensor(
+        [[0.95, 0.03, 0.02], [0.95, 0.05, 0.0], [0.55, 0.45, 0.0], [0.35, 0.33, 0.32]]
+    )
+    labels = torch.tensor([0, 1, 0, 2])  # right, wrong, right, wrong
+    stats = viz.calibration_bins(probs, labels, n_bins=10)
+    assert stats["count"].tolist() == [0, 0, 0, 1, 0, 1, 0, 0, 0, 2]
+    np.testing.assert_allclose(stats["accuracy"][[3, 5, 9]], [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(stats["confidence"][[3, 5, 9]], [0.35, 0.55, 0.95])
+    assert np.isnan(stats["accuracy"][0])
+    expected = 2 / 4 * abs(0.5 - 0.95) + 1 / 4 * abs(1 - 0.55) + 1 / 4 * abs(0 - 0.35)
+    assert stats["ece"] == pytest.approx(expected)
+
+
+def test_calibration_bins_against_a_loop():
+    gen = torch.Generator().manual_seed(0)
+    probs = torch.softmax(3 * torch.randn(500, 7, generator=gen), 1)
+    labels = torch.randint(0, 7, (500,), generator=gen)
+    conf, pred = probs.max(1)
+    ece = 0.0
+    for b in range(15):  # bins (b/15, (b+1)/15]
+        inside = (conf > b / 15) & (conf <= (b + 1) / 15)
+        if inside.any():
+            gap = (pred[inside] == labels[inside]).float().mean() - conf[inside].mean()
+            ece += inside.float().mean().item() * abs(gap.item())
+    assert viz.calibration_bins(probs, labels, 15)["ece"] == pytest.approx(ece, abs=1e-6)
+
+
+def test_calibration_bins_bad_input():
+    with pytest.raises(ValueError, match="softmax"):
+        viz.calibration_bins(torch.randn(4, 3), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels must be"):
+        viz.calibration_bins(torch.full((4, 2), 0.5), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels must be in"):
+        viz.calibration_bins(torch.full((4, 2), 0.5), torch.tensor([0, 1, 2, 0]))
+
+
+def test_plot_reliability_and_confidence_hist():
+    gen = torch.Generator().manual_seed(1)
+    probs = torch.softmax(2 * torch.randn(300, 5, generator=gen), 1)
+    labels = torch.randint(0, 5, (300,), generator=gen)
+    stats = viz.calibration_bins(probs, labels, 10)
+    fig = render(viz.plot_reliability(probs, labels, n_bins=10))
+    ax, ax_n = fig.axes
+    assert ax.get_title() == f"Reliability diagram (ECE = {stats['ece']:.3f}, 10 bins)"
+    filled = int((stats["count"] > 0).sum())
+    assert len(bars(ax)) == 2 * filled  # accuracy bars and gap bars
+    assert [b.get_height() for b in bars(ax_n)] == stats["count"].tolist()
+    assert "confidence" in ax_n.get_xlabel()
+
+    sharp = torch.softmax(5 * torch.randn(300, 5, generator=gen), 1)
+    fig = render(viz.plot_confidence_hist({"plain": sharp, "smoothed": probs}, n_bins=20))
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == f"plain (mean {sharp.max(1).values.mean():.2f})"
+    assert len(bars(ax)) == 2 * 20
+    assert sum(b.get_height() for b in bars(ax)[:20]) == 300
+
+
+# --------------------------------------------------------------------------- label smoothing
+def test_label_smoothing_math():
+    target = viz.smoothed_target(10, 0.1, true_class=3)
+    expected = torch.full((10,), 0.01, dtype=torch.float64)
+    expected[3] = 0.91
+    torch.testing.assert_close(target, expected)
+    z, loss = viz.smoothing_loss_curve(4, 0.2)
+    # by hand: cross-entropy against the smoothed target, logits (z, 0, 0, 0)
+    log_norm = torch.log(torch.exp(z) + 3)
+    hand = -((1 - 0.2 + 0.05) * (z - log_norm) + 3 * 0.05 * (0 - log_norm))
+    torch.testing.assert_close(loss, hand)
+    best = viz.smoothing_optimum(4, 0.2)
+    assert abs(float(z[loss.argmin()]) - best) < 0.06  # grid step 0.05
+    assert viz.smoothing_optimum(4, 0.0) == float("inf")
+    with pytest.raises(ValueError, match="eps"):
+        viz.smoothed_target(10, 1.5)
+
+
+def test_plot_label_smoothing():
+    fig = render(viz.plot_label_smoothing(num_classes=5, eps=0.2))
+    ax_t, ax_l = fig.axes
+    assert fig._suptitle.get_text() == "Label smoothing with eps = 0.2, 5 classes"
+    np.testing.assert_allclose([b.get_height() for b in bars(ax_t)], [0.84] + [0.04] * 4)
+    assert [line.get_label() for line in ax_l.lines[:2]] == ["no smoothing (eps = 0)", "eps = 0.2"]
+    assert f"minimum at z = {viz.smoothing_optimum(5, 0.2):.2f}" in texts(fig)
+
+
+def test_plot_accuracy_vs_macs():
+    results = {
+        "baseline": {"macs": 11_171_840, "acc": 0.5},
+        "mine": {"macs": 4_663_872, "acc": 0.75, "params": 71_098},
+    }
+    fig = render(viz.plot_accuracy_vs_macs(results, chance=0.1, highlight=["mine"]))
+    (ax,) = fig.axes
+    points = [c for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(
+        np.vstack([p.get_offsets() for p in points]), [[11_171_840, 0.5], [4_663_872, 0.75]]
+    )
+    assert ax.get_xscale() == "log"
+    assert ax.lines[0].get_ydata()[0] == 0.1  # the chance line
+    assert {"baseline", "mine", "chance (10%)"} <= set(texts(fig))
+    assert "MACs per image" in ax.get_xlabel() and ax.get_ylabel() == "accuracy"
+    with pytest.raises(ValueError, match="highlight"):
+        viz.plot_accuracy_vs_macs(results, highlight=["yours"])
+    with pytest.raises(ValueError, match="fraction"):
+        viz.plot_accuracy_vs_macs({"a": {"macs": 1e6, "acc": 75.0}})
+    with pytest.raises(ValueError, match="'macs' and 'acc'"):
+        viz.plot_accuracy_vs_macs({"a": {"acc": 0.5}})

@@ -1,0 +1,398 @@
+"""Run the course: execute the notebooks headless, render them to HTML, report times and failures.
+
+    python tools/course.py run [--budget cpu|gpu] [--seed N] [NOTEBOOK ...]
+        Execute every notebook in notebooks/ (sorted by name) with papermill into
+        build/notebooks/, render each to build/site/<name>.html, write build/site/index.html
+        (lesson titles, measured run times, status) and build/timings.json, and print a summary
+        table. Exits 1 if any notebook fails, naming the notebook and the failing cell.
+        The committed notebooks are never modified.
+
+    python tools/course.py execute NOTEBOOK ...
+        Execute notebooks IN PLACE (nbclient, fresh kernel, working directory = the notebook's
+        folder), keeping tags and metadata, so execution counts run 1..N in order. This is how
+        lesson writers produce the executed notebooks they commit. Then checks the conventions.
+
+`make course` and `make execute NB=...` call these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+import check_notebooks
+from student import write_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL = "python3"  # the kernel of the environment running this script (jupyter_client maps it)
+# The debugger bundled with ipykernel warns about frozen modules on every kernel start, and the
+# kernel warns that its loopback connection is unencrypted: noise for a course run, so the kernel
+# logs errors only. (Errors in notebook code are cell outputs and are reported in full.)
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+
+
+@dataclass
+class Result:
+    notebook: str  # file name, e.g. "01_naive_inception.ipynb"
+    title: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    budget: str
+    error: str = ""  # one line: where and what failed
+    finished_at: str = ""
+
+
+def notebook_title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    """The text of the first `# ` heading in the first markdown cell."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+            break
+    return fallback
+
+
+def describe_cell(source_nb: nbformat.NotebookNode, failed_cell: nbformat.NotebookNode) -> str:
+    """Name a failed cell of an executed copy by its place in the source notebook.
+
+    papermill inserts an `injected-parameters` cell, so execution counts in the executed copy are
+    shifted; the cell id (or, failing that, the source text) finds the original cell.
+    """
+    code_index = -1
+    for cell in source_nb.cells:
+        if cell.cell_type == "code":
+            code_index += 1
+        same_id = cell.get("id") and cell.get("id") == failed_cell.get("id")
+        if same_id or (cell.cell_type == "code" and cell.source == failed_cell.source):
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            return (
+                f'code cell {code_index} (pytest --nbval "Cell {code_index}"), starting "{first}"'
+            )
+    return f"cell In [{failed_cell.get('execution_count')}] of the executed copy"
+
+
+def first_error(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict] | None:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return cell, output
+    return None
+
+
+def run_notebook(
+    src: Path,
+    out: Path,
+    budget: str,
+    seed: int | None,
+    cell_timeout: float | None,
+) -> Result:
+    """Execute one notebook with papermill (kernel working directory = the notebook's folder)."""
+    import papermill
+
+    source_nb = nbformat.read(src, as_version=4)
+    title = notebook_title(source_nb, src.stem)
+    parameters = {"BUDGET": budget}
+    if seed is not None:
+        parameters["SEED"] = seed
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    error = ""
+    try:
+        papermill.execute_notebook(
+            str(src),
+            str(out),
+            parameters=parameters,
+            kernel_name=KERNEL,
+            cwd=str(src.parent),
+            progress_bar=False,
+            execution_timeout=cell_timeout,
+            extra_arguments=KERNEL_ARGS,
+        )
+    except papermill.PapermillExecutionError as err:
+        where = f"cell In [{err.exec_count}]"
+        if out.is_file():
+            found = first_error(nbformat.read(out, as_version=4))
+            if found is not None:
+                where = describe_cell(source_nb, found[0])
+        error = f"{where}: {err.ename}: {err.evalue}"
+    except Exception as err:  # noqa: BLE001 (timeout, dead kernel, bad notebook: report, go on)
+        error = f"{type(err).__name__}: {err}".strip()
+        if out.is_file():  # papermill saves progress: the interrupted cell has an error output
+            found = first_error(nbformat.read(out, as_version=4))
+            if found is not None:
+                error = f"{describe_cell(source_nb, found[0])}: {error}"
+    seconds = time.perf_counter() - start
+    return Result(
+        notebook=src.name,
+        title=title,
+        status="failed" if error else "ok",
+        seconds=round(seconds, 1),
+        budget=budget,
+        error=" ".join(error.split())[:500],
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def render_html(executed: Path, target: Path) -> None:
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    # Links between lessons point at notebooks; on the site they point at the rendered pages.
+    body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb"', r'href="\1.html"', body)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def write_index(site: Path, results: list[Result], environment: dict) -> Path:
+    """build/site/index.html: one row per lesson, title linked to its rendered page."""
+    rows = []
+    for r in results:
+        status = "ok" if r.status == "ok" else f"<b>failed</b>: {html.escape(r.error)}"
+        rows.append(
+            "<tr>"
+            f'<td><a href="{html.escape(Path(r.notebook).stem)}.html">{html.escape(r.title)}</a></td>'
+            f"<td><code>{html.escape(r.notebook)}</code></td>"
+            f'<td class="num">{format_seconds(r.seconds)}</td>'
+            f"<td>{html.escape(r.budget)}</td>"
+            f'<td class="{r.status}">{status}</td>'
+            "</tr>"
+        )
+    total = sum(r.seconds for r in results)
+    env = ", ".join(f"{k} {html.escape(str(v))}" for k, v in environment.items())
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Inception Lab: course run</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
+ table {{ border-collapse: collapse; width: 100%; }}
+ th, td {{ border-bottom: 1px solid #ccc; padding: .4rem .6rem; text-align: left; }}
+ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+ td.failed {{ color: #b00020; }} td.ok {{ color: #1b5e20; }}
+</style></head><body>
+<h1>Inception Lab</h1>
+<p>An interactive course on the Inception family of convolutional networks. Each lesson below was
+executed top to bottom by <code>make course</code>; run time is the measured wall-clock time
+(minutes:seconds) including kernel start-up.</p>
+<table>
+<thead><tr><th>Lesson</th><th>Notebook</th><th>Run time</th><th>BUDGET</th><th>Status</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody>
+<tfoot><tr><td colspan="2">Total</td><td class="num">{format_seconds(total)}</td><td></td><td></td></tr></tfoot>
+</table>
+<p><small>Environment: {env}.</small></p>
+</body></html>
+"""
+    site.mkdir(parents=True, exist_ok=True)
+    index = site / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def environment_summary() -> dict:
+    import platform
+
+    import torch
+
+    if torch.cuda.is_available():
+        device = f"cuda ({torch.cuda.get_device_name(0)})"
+    else:
+        device = "cpu"
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def load_previous(timings: Path, budget: str) -> dict[str, Result]:
+    """Earlier results at the same BUDGET, so a partial run keeps the other lessons' rows."""
+    try:
+        data = json.loads(timings.read_text(encoding="utf-8"))
+        if data.get("budget") != budget:
+            return {}
+        return {r["notebook"]: Result(**r) for r in data.get("notebooks", [])}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    notebooks = [p.resolve() for p in args.notebooks] or sorted(args.notebook_dir.glob("*.ipynb"))
+    if not notebooks:
+        print(f"error: no notebooks in {args.notebook_dir}", file=sys.stderr)
+        return 2
+    missing = [str(p) for p in notebooks if not p.is_file()]
+    if missing:
+        print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    build = args.build.resolve()
+    if args.cell_timeout is None and args.budget == "cpu":
+        args.cell_timeout = 600.0  # a hung cell (a widget waiting for a browser) must not hang CI
+    print(f"Running {len(notebooks)} notebooks at BUDGET={args.budget!r} into {build}/")
+    results: list[Result] = []
+    for i, src in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {src.name} ...", flush=True)
+        executed = build / "notebooks" / src.name
+        result = run_notebook(src, executed, args.budget, args.seed, args.cell_timeout)
+        if executed.is_file():
+            try:
+                render_html(executed, build / "site" / f"{src.stem}.html")
+            except Exception as err:  # noqa: BLE001 (a failed render fails that notebook only)
+                if result.status == "ok":
+                    result.status, result.error = "failed", f"HTML rendering failed: {err}"
+        results.append(result)
+        line = f"      {result.status} in {result.seconds:.1f} s"
+        print(line + (f": {result.error}" if result.error else ""), flush=True)
+        if result.status != "ok" and args.fail_fast:
+            break
+
+    # Timings and index cover every notebook measured at this budget, this run or an earlier one.
+    timings = build / "timings.json"
+    merged = load_previous(timings, args.budget)
+    merged.update({r.notebook: r for r in results})
+    existing = {p.name for p in args.notebook_dir.glob("*.ipynb")} | {p.name for p in notebooks}
+    listed = [merged[name] for name in sorted(merged) if name in existing]
+    environment = environment_summary()
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    tmp = timings.with_name(".timings.json.tmp")
+    tmp.write_text(
+        json.dumps(
+            {
+                "budget": args.budget,
+                "environment": environment,
+                "notebooks": [asdict(r) for r in listed],
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    os.replace(tmp, timings)
+    index = write_index(build / "site", listed, environment)
+
+    width = max(len(r.notebook) for r in results)
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
+    for r in results:
+        print(f"{r.notebook:<{width}}  {r.seconds:>8.1f}  {r.status}")
+    print(f"{'total':<{width}}  {sum(r.seconds for r in results):>8.1f}")
+    print(f"\nSite: {index}\nTimings: {timings}")
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        print(f"FAILED {r.notebook}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def execute_in_place(path: Path, cell_timeout: float | None) -> str:
+    """Execute a notebook in a fresh kernel and save it over itself; returns '' or the error."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    source_nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        kernel_name=KERNEL,
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # no timestamps in committed notebooks: they only make diffs noisy
+        extra_arguments=KERNEL_ARGS,
+    )
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        found = first_error(nb)
+        where = describe_cell(source_nb, found[0]) if found else "a cell"
+        return f"{where}: {err.ename}: {err.evalue}"
+    except Exception as err:  # noqa: BLE001 (timeout, dead kernel: report which notebook)
+        return f"{type(err).__name__}: {err}"
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "name": "python3",
+    }
+    write_notebook(nb, path)
+    return ""
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.notebooks:
+        if not path.is_file():
+            print(f"error: no such notebook: {path}", file=sys.stderr)
+            return 2
+        start = time.perf_counter()
+        error = execute_in_place(path, args.cell_timeout)
+        seconds = time.perf_counter() - start
+        if error:
+            print(f"FAILED {path} (left unchanged): {error}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"executed {path} in place in {seconds:.1f} s")
+        problems = check_notebooks.check_notebook(path)
+        for problem in problems:
+            print(f"  convention: {problem}", file=sys.stderr)
+        if problems:
+            status = 1
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute all notebooks into build/ and render the site")
+    run.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook, sorted")
+    run.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
+    run.add_argument("--seed", type=int, default=None, help="default: the notebook's own SEED")
+    run.add_argument("--notebook-dir", type=Path, default=ROOT / "notebooks")
+    run.add_argument("--build", type=Path, default=ROOT / "build")
+    run.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=None,
+        help="seconds per cell (default: 600 at cpu, none at gpu)",
+    )
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    run.set_defaults(func=cmd_run)
+    execute = sub.add_parser("execute", help="execute notebooks in place (for committing)")
+    execute.add_argument("notebooks", nargs="+", type=Path)
+    execute.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
+    execute.set_defaults(func=cmd_execute)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 (print the traceback, exit 2 rather than 1)
+        traceback.print_exc()
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
