@@ -1063,12 +1063,14 @@ CAPSTONE_TRAINING = {"train_size": 2000, "batch_size": 64, "epochs": 3, "val_bat
 def _capstone_model(make_stage):
     """`models.mini_custom(make_stage)` built from seed 0, or an AssertionError with a hint."""
     import torch
+    from torch import nn
 
     from inception_lab import models
 
     require(
-        callable(make_stage),
-        f"pass your function itself (make_stage), not its result; got {type(make_stage).__name__}",
+        callable(make_stage) and not isinstance(make_stage, nn.Module),
+        "pass your function itself (my_stage), not a module it returned; got "
+        f"{type(make_stage).__name__}",
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -1111,9 +1113,10 @@ def _capstone_costs(make_stage) -> tuple[object, int, int]:
     require(
         macs <= CAPSTONE_MAX_MACS,
         f"your network costs {macs:,} MACs per image, {macs - CAPSTONE_MAX_MACS:,} over the "
-        f"budget of {CAPSTONE_MAX_MACS:,}. Per layer: {_stage_table(model)}. A channel on the "
-        "16x16 grid costs 4x what it costs on 8x8: keep the first stage narrow, put 1x1 "
-        "reductions in front of the 3x3 and 5x5 convs, or factorize them",
+        f"budget of {CAPSTONE_MAX_MACS:,}. Per layer: {_stage_table(model)}. A weight on the "
+        "16x16 grid runs at 4x as many pixels as on 8x8 and 16x as many as on 4x4: keep the "
+        "first stage narrow, put 1x1 reductions in front of the 3x3 and 5x5 convs, or "
+        "factorize them",
     )
     require(
         params <= CAPSTONE_MAX_PARAMS,

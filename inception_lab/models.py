@@ -609,6 +609,7 @@ def mini_factorized(
     in_channels: int = 3,
     factorized: bool = True,
     bn: bool = True,
+    aux_logits: bool = False,
 ) -> Network:
     """Inception v3 for 32x32 inputs. (N, in_channels, 32, 32) -> (N, num_classes).
 
@@ -617,6 +618,9 @@ def mini_factorized(
     GridReduction to 4x4, InceptionC x2. Stage names follow `inception_v3`.
     `factorized=False` builds the unfactorized twin with the same topology and widths: 5x5
     instead of two 3x3, n x n instead of 1 x n + n x 1, 3x3 instead of the 1x3 | 3x1 split.
+    `aux_logits=True` adds v3's single auxiliary head (`AuxLogits`, variant "v3" with BN, as in
+    the v3 paper's "BN-auxiliary") on the last 8x8 stage, Mixed_6c, where v3 taps its last 17x17
+    stage; its widths (128 and 768 in v3) are divided by 8 like the rest of the model.
     """
     c, n, f = _scaler(width), 5, factorized
     check_channels(in_channels=in_channels)
@@ -659,7 +663,12 @@ def mini_factorized(
     )
     stages["Mixed_7b"] = module_c(stages["Mixed_7a"].out_ch)  # 256
     stages["Mixed_7c"] = module_c(stages["Mixed_7b"].out_ch)  # 256
-    return Network("mini_factorized", stages, num_classes, 0.4)
+    aux = None
+    if aux_logits:
+        head = AuxClassifier(stages["Mixed_6c"].out_ch, num_classes, variant="v3", bn=True,
+                             adaptive_pool=True, conv_ch=c(16), hidden=c(96))  # fmt: skip
+        aux = {"AuxLogits": ("Mixed_6c", head)}
+    return Network("mini_factorized", stages, num_classes, 0.4, aux)
 
 
 def mini_inception_resnet(

@@ -1095,16 +1095,34 @@ def _parse_value(text: str) -> Any:
         return text  # a bare word: keep it as a string
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Show "(default: x)" only where there is a value to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m inception_lab.train",
         description=(
-            "Train a model of the course on one of its datasets and write the History as JSON. "
-            "Under `torchrun --nproc_per_node=N` it trains with DistributedDataParallel (NCCL on "
-            "GPUs, gloo on CPUs): every rank trains on its own shard with --batch-size images "
-            "per step, so the global batch is N x --batch-size; only rank 0 prints and writes."
+            "Train a model of the course on one of its datasets; print one line per epoch and a\n"
+            "final summary; write the History as JSON (--out) and, with --checkpoint-dir, last.pt\n"
+            "after every epoch."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="""examples:
+  python -m inception_lab.train --model mini_googlenet --dataset shapes --epochs 5
+  python -m inception_lab.train --model mini_googlenet --model-arg aux_logits=True \\
+      --label-smoothing 0.1 --checkpoint-dir runs/ck --resume
+  torchrun --nproc_per_node=4 -m inception_lab.train --model mini_bn_inception --epochs 30
+
+Under torchrun (--nproc_per_node=N) it trains with DistributedDataParallel (NCCL on GPUs,
+gloo on CPUs): every rank trains on its own shard of the data with --batch-size images per
+step (the global batch is N x --batch-size); only rank 0 prints and writes files.
+Exit codes: 0 done, 2 unusable checkpoint, 3 training diverged (the History is still written).""",
+        formatter_class=_HelpFormatter,
     )
     add = p.add_argument
     add(
@@ -1120,7 +1138,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="extra keyword argument for the model, e.g. --model-arg aux_logits=True (repeatable)",
     )
-    add("--dataset", default="shapes", help="dataset name for inception_lab.data.make_loaders")
+    add(
+        "--dataset",
+        default="shapes",
+        help="shapes (generated, no files needed), cifar10, fashion_mnist or imagefolder "
+        "(files under --data-root; see inception_lab.data.make_loaders)",
+    )
     add(
         "--data-root",
         default=None,
@@ -1130,7 +1153,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--train-size", type=int, default=None, help="use only this many training images")
     add("--val-size", type=int, default=None, help="use only this many validation images")
     add("--no-augment", action="store_true", help="no random crop / flip of training images")
-    add("--workers", type=int, default=2, help="loader processes (image folders only)")
+    add(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader worker processes; default: make_loaders' choice (0 for in-memory data)",
+    )
     add("--batch-size", type=int, default=128, help="images per step on each process")
     add("--epochs", type=int, default=5, help="number of epochs")
     add(
@@ -1265,7 +1293,7 @@ def main(argv: list[str] | None = None) -> int:
             train_size=args.train_size,
             val_size=args.val_size,
             augment=not args.no_augment,
-            workers=args.workers,
+            num_workers=args.workers,
         )
         torch.manual_seed(args.seed)  # the same initial weights on every rank and every run
         model = _build_model(args.model, loaders.num_classes, loaders.in_channels, extra)

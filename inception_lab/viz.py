@@ -643,6 +643,7 @@ def plot_history(history_or_dict: Any, metrics: Sequence[str] = ("loss", "acc"))
         1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False, layout="constrained"
     )
     for ax, metric in zip(axes[0], metrics, strict=True):
+        markers = []  # diverged runs, drawn once the finite curves have set the axis range
         for i, (label, h) in enumerate(runs.items()):
             color = f"C{i % 10}"
             epochs = [r["epoch"] for r in h.records]
@@ -659,18 +660,27 @@ def plot_history(history_or_dict: Any, metrics: Sequence[str] = ("loss", "acc"))
             if diverged and metric == "loss":
                 steps = diverged.get("steps_per_epoch") or 1
                 x = diverged["epoch"] - 1 + diverged.get("step", steps) / steps
-                y = diverged.get("last_finite_loss")
-                if y is None or not np.isfinite(y):
-                    y = ax.get_ylim()[1]
-                ax.plot(
-                    [x],
-                    [y],
-                    "x",
-                    color=color,
-                    markersize=10,
-                    mew=2,
-                    label=f"{label} diverged (epoch {diverged['epoch']})".strip(),
-                )
+                markers.append((x, diverged.get("last_finite_loss"), color, label, diverged))
+        top = ax.get_ylim()[1] if ax.lines else None
+        for x, y, color, label, diverged in markers:
+            if y is None or not np.isfinite(y):
+                y = ax.get_ylim()[1]
+            elif top is not None and y > 10 * abs(top):
+                # A loss that exploded (1e20 before the NaN) would squash every curve to a flat
+                # line: pin the marker to the top of the curves' range and print its value.
+                ax.annotate(f"loss {y:.3g}", (x, top), xytext=(6, -12), fontsize=7,
+                            textcoords="offset points", color=color)  # fmt: skip
+                y = top
+            ax.plot(
+                [x],
+                [y],
+                "x",
+                color=color,
+                markersize=10,
+                mew=2,
+                clip_on=False,
+                label=f"{label} diverged (epoch {diverged['epoch']})".strip(),
+            )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(_METRIC_LABELS.get(metric, metric))

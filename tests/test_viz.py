@@ -370,3 +370,23 @@ def test_plot_accuracy_vs_macs():
         viz.plot_accuracy_vs_macs({"a": {"macs": 1e6, "acc": 75.0}})
     with pytest.raises(ValueError, match="'macs' and 'acc'"):
         viz.plot_accuracy_vs_macs({"a": {"acc": 0.5}})
+
+
+def test_plot_history_keeps_curves_readable_when_the_loss_exploded():
+    """A run whose last finite loss was 1e20 must not squash the other curves to a flat line:
+    its marker sits at the top of the curves' range, with the value written next to it."""
+    good = History([record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 5)])
+    bad = History(
+        [],
+        diverged={"epoch": 1, "step": 4, "steps_per_epoch": 32, "loss": float("nan"),
+                  "last_finite_loss": 1.7e20, "lr": 0.5},
+    )  # fmt: skip
+    fig = render(viz.plot_history({"BN": good, "no BN": bad}))
+    ax_loss = fig.axes[0]
+    low, high = ax_loss.get_ylim()
+    assert high < 3  # the curves (0.5 .. 2.0) still fill the panel
+    marker = ax_loss.lines[-1]
+    assert marker.get_marker() == "x" and marker.get_label() == "no BN diverged (epoch 1)"
+    assert marker.get_xdata()[0] == pytest.approx(4 / 32)
+    assert low <= marker.get_ydata()[0] <= high
+    assert any(t.get_text() == "loss 1.7e+20" for t in ax_loss.texts)

@@ -1,8 +1,9 @@
 """Fixtures for the browser tests: one JupyterLab server and one headless Chromium per run.
 
 The server and the browser are always stopped (finally), also when a test fails or is
-interrupted; each test opens its notebook in the already loaded JupyterLab, and fresh kernels. A failing test leaves a screenshot
-of the whole page in build/screenshots/ to show what the learner would have seen.
+interrupted. Each test opens its notebook in the already loaded JupyterLab page; afterwards its
+tabs are closed and its kernels shut down. A failing test leaves a screenshot of the whole page
+in build/screenshots/FAILED-<test>.png: what the learner would have seen.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ SCREENSHOTS = REPO / "build" / "screenshots"
 
 @pytest.fixture(scope="session")
 def screenshots():
+    """build/screenshots/, without the screenshots of an earlier run (no stale evidence)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in [*SCREENSHOTS.glob("FAILED-*.png"), *SCREENSHOTS.glob("bottleneck_explorer_*.png")]:
+        old.unlink()
     return SCREENSHOTS
 
 

@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import pytest
 from labdriver import REPO, Notebook, expected_costs, move_slider_and_check
+from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 pytestmark = pytest.mark.browser
 
 LESSON = "02_bottleneck_1x1.ipynb"
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-EMPTY_NOTEBOOK = {
-    "cells": [],
-    "metadata": {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
-RUN_ALL_TIMEOUT = 180  # seconds; a lesson runs in at most 3 minutes (notebooks/README.md)
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+RUN_ALL_TIMEOUT = 300  # seconds: a lesson runs in at most 3 min (notebooks/README.md), + slack
 
 
 def cells_of(path) -> list[dict]:
@@ -94,14 +89,9 @@ BROKEN_CALLBACK = (
 
 
 def test_harness_detects_a_broken_explorer_callback(page, lab):
-    cell = {
-        "cell_type": "code",
-        "metadata": {},
-        "source": BROKEN_CALLBACK,
-        "outputs": [],
-        "execution_count": None,
-    }
-    (lab.root / "broken_callback.ipynb").write_text(json.dumps({**EMPTY_NOTEBOOK, "cells": [cell]}))
+    notebook = new_notebook(cells=[new_code_cell(BROKEN_CALLBACK)])
+    notebook.metadata.kernelspec = KERNELSPEC
+    nbformat.write(notebook, lab.root / "broken_callback.ipynb")
     nb = open_and_run(page, lab, "broken_callback.ipynb")
     explorer = nb.panel.locator(".bottleneck-explorer").first
     with pytest.raises(AssertionError, match="did not change accordingly"):
@@ -112,22 +102,14 @@ def test_harness_detects_a_missing_widget_state(page, lab):
     """A stored widget view whose state was not saved: "Error displaying widget: model not
     found", what a learner sees when a notebook is committed without its widget state."""
     view = {"model_id": "0" * 32, "version_major": 2, "version_minor": 0}
-    cell = {
-        "cell_type": "code",
-        "metadata": {},
-        "source": "import ipywidgets\n\nipywidgets.IntSlider()",
-        "execution_count": 1,
-        "outputs": [
-            {
-                "output_type": "execute_result",
-                "execution_count": 1,
-                "metadata": {},
-                "data": {WIDGET_VIEW: view, "text/plain": "IntSlider(value=0)"},
-            }
-        ],
-    }
+    data = {WIDGET_VIEW: view, "text/plain": "IntSlider(value=0)"}
+    output = new_output("execute_result", data, execution_count=1)
+    source = "import ipywidgets\n\nipywidgets.IntSlider()"
+    cell = new_code_cell(source, execution_count=1, outputs=[output])
+    notebook = new_notebook(cells=[cell])
+    notebook.metadata.kernelspec = KERNELSPEC
     path = lab.root / "missing_widget_state.ipynb"
-    path.write_text(json.dumps({**EMPTY_NOTEBOOK, "cells": [cell]}))
+    nbformat.write(notebook, path)
     lab.trust(path)
     nb = Notebook(page, lab, path.name).open(n_cells=1)
     nb.wait_widgets_settled()
