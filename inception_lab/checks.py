@@ -56,6 +56,8 @@ def naive_forward(module_class) -> None:
             getattr(mine, f"conv{name}").bias.copy_(conv.bias)
         try:
             out = mine(x.clone())
+        except NotImplementedError:
+            raise  # the student edition's stub: let "Exercise 1: ..." reach the learner as is
         except (RuntimeError, TypeError, AttributeError) as err:
             raise AssertionError(
                 f"Not yet. Hint: your forward raised {type(err).__name__}: {err}. Run each "
@@ -1044,8 +1046,342 @@ def calibration_error(expected_calibration_error) -> None:
 
 
 # --- Lesson 07 ---
+# Exercise 1 writes the forward pass of a scaled residual block; exercise 2 finds the largest
+# residual scale that trains without diverging in the lesson's setting.
+
+
+def _residual_reference_block(scale: float):
+    """A small `blocks.InceptionResNetBlock` (6 channels; branches 4 and 5 wide, so that a wrong
+    concatenation order or a sum instead of a concatenation shows), in eval mode."""
+    from inception_lab import blocks
+
+    spec = {"branch1x1": [(4, 1)], "branch3x3": [(3, 1), (5, 3)]}
+    return blocks.InceptionResNetBlock(6, spec, scale=scale).eval()
+
+
+def scaled_residual_forward(scaled_residual) -> None:
+    """Check `scaled_residual(x, branches, project, scale)` against `blocks.InceptionResNetBlock`.
+
+    x: (N, C, H, W); branches: the block's branches in concatenation order (a list of modules,
+    each (N, C, H, W) -> (N, C_i, H, W)); project: the linear 1x1 conv (N, sum C_i, H, W) ->
+    (N, C, H, W); scale: a float. Must return ReLU(x + scale * project(concat(branches(x)))).
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # leave the notebook's random stream untouched
+        torch.manual_seed(7)
+        blocks = {s: _residual_reference_block(s) for s in (0.2, 1.0, 0.5)}
+        x = torch.randn(2, 6, 7, 7)  # negative values too, so a missing ReLU shows
+    for scale, block in blocks.items():
+        branches = list(block.branches.values())
+        with torch.no_grad():
+            try:
+                out = scaled_residual(x.clone(), branches, block.project, scale)
+            except (RuntimeError, ValueError, TypeError) as err:
+                raise AssertionError(
+                    f"Not yet. Hint: your function raised {type(err).__name__}: {err}. Run every "
+                    "branch on x and torch.cat their outputs along dim=1 (channels) BEFORE the "
+                    f"projection: `project` expects {block.project.in_ch} channels, the sum of "
+                    "the branch widths."
+                ) from err
+            want = block(x)
+            mixed = torch.cat([b(x) for b in branches], dim=1)
+            res = block.project(mixed)
+            reordered = block.project(torch.cat([b(x) for b in reversed(branches)], dim=1))
+        require(
+            isinstance(out, torch.Tensor),
+            f"return a tensor, got {type(out).__name__} (a missing `return`?).",
+        )
+        require(
+            tuple(out.shape) == tuple(x.shape),
+            f"the output must have the input's shape {tuple(x.shape)} (so that blocks can be "
+            f"stacked), got {tuple(out.shape)}.",
+        )
+        if torch.allclose(out, want, atol=1e-5):
+            continue
+        mistakes = [
+            (
+                x + scale * res,
+                "the sum is right but the ReLU is missing: apply torch.relu to x + scaled branch.",
+            ),
+            (
+                x + torch.relu(scale * res),
+                "apply the ReLU AFTER the addition, to the sum, not to the branch alone.",
+            ),
+            (
+                torch.relu(scale * (x + res)),
+                "scale only the residual branch; the shortcut x is added unscaled.",
+            ),
+            (
+                torch.relu(scale * x + res),
+                "the scale multiplies the projected branch output, not the input x.",
+            ),
+            (torch.relu(scale * res), "add the input x back (the shortcut) before the ReLU."),
+            (
+                torch.relu(x + scale * reordered),
+                "concatenate the branch outputs in the order given by `branches`.",
+            ),
+        ]
+        if scale != 1.0:
+            mistakes.append(
+                (torch.relu(x + res), "multiply the projected branch output by `scale`.")
+            )
+        for wrong, hint in mistakes:
+            require(not torch.allclose(out, wrong, atol=1e-5), hint)
+        other = 0.2 if scale != 0.2 else 1.0
+        require(
+            not torch.allclose(out, torch.relu(x + other * res), atol=1e-5),
+            "use the `scale` argument instead of a fixed number.",
+        )
+        require(
+            False,
+            f"for scale={scale} the output differs from blocks.InceptionResNetBlock: compute "
+            "mixed = concat of the branch outputs (dim=1), then project(mixed), multiply by "
+            "scale, add x, and apply ReLU.",
+        )
+    passed(
+        "your forward matches blocks.InceptionResNetBlock for scales 0.2, 1.0 and 0.5: "
+        "y = ReLU(x + scale * project(concat(branches(x))))."
+    )
+
+
+def largest_stable_scale(answer, candidates, model_kwargs, fit_kwargs, batches, seed=0) -> None:
+    """Check the largest residual scale in `candidates` that trains without diverging.
+
+    The setting: `models.mini_inception_resnet(scale=s, **model_kwargs)` built right after
+    `torch.manual_seed(seed)`, then `train.fit(model, (batches, None), 1, **fit_kwargs)`; a scale
+    is stable when no `train.TrainingDiverged` is raised. The check runs the setting itself for
+    `answer` (must be stable) and for the next larger candidate (must diverge).
+    """
+    import numbers
+
+    import torch
+
+    from inception_lab import models, train
+
+    def stable(scale: float) -> bool:
+        with torch.random.fork_rng(devices=[]):  # leave the notebook's random stream untouched
+            torch.manual_seed(seed)
+            model = models.mini_inception_resnet(scale=scale, **model_kwargs)
+            try:
+                train.fit(model, (batches, None), 1, **{**fit_kwargs, "progress": False})
+            except train.TrainingDiverged:
+                return False
+        return True
+
+    options = sorted(candidates, reverse=True)
+    require(
+        answer is not None,
+        "largest_stable is still None: set it to the first scale (going down from the largest "
+        "candidate) whose training run does not raise train.TrainingDiverged.",
+    )
+    require(
+        isinstance(answer, numbers.Real) and not isinstance(answer, bool),
+        f"largest_stable should be a number (one of the candidate scales), got {answer!r}.",
+    )
+    require(
+        answer in options,
+        f"largest_stable should be one of the candidates {options}, got {answer!r}.",
+    )
+    require(
+        stable(answer),
+        f"with scale={answer} this setting diverges: training raises train.TrainingDiverged. "
+        "A stable scale trains every step. Build each model right after "
+        "torch.manual_seed(SEED) with the given settings, and catch the exception to move on "
+        "to the next, smaller scale.",
+    )
+    larger = [s for s in options if s > answer]
+    if larger:
+        next_up = min(larger)
+        require(
+            not stable(next_up),
+            f"scale={next_up}, which is larger than {answer}, also trains without diverging: "
+            "look for the LARGEST stable scale, trying the candidates from the largest down "
+            "and stopping at the first that trains.",
+        )
+    passed(
+        f"scale {answer} is the largest candidate that trains in this setting"
+        + (f"; {min(larger)} diverges." if larger else " (it is the largest candidate).")
+    )
+
 
 # --- Lesson 08 ---
+# Exercise 1 turns step timings into images/s; exercise 2 writes the linear learning-rate scaling
+# rule with warmup. Both are checked against hand formulas on several cases.
+
+
+def _close(a: float, b: float) -> bool:
+    import math
+
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+
+
+def _as_number(value, what: str) -> float:
+    import numbers
+
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    require(
+        isinstance(value, numbers.Real) and not isinstance(value, bool),
+        f"return one number ({what}), got {type(value).__name__}.",
+    )
+    return float(value)
+
+
+def throughput(images_per_second) -> None:
+    """Check `images_per_second(step_seconds, batch_size, warmup, world_size)` -> float.
+
+    step_seconds: the duration of each training step in seconds, in order; the first `warmup`
+    steps are excluded (they include one-time set-up costs); every one of `world_size` processes
+    handles `batch_size` images per step. Expected: world_size * batch_size * (number of timed
+    steps) / (their total time).
+    """
+    cases = [
+        ([2.0, 0.5, 0.25, 0.25, 0.5], 64, 2, 1),
+        ([1.5, 0.1, 0.3, 0.2], 128, 1, 1),
+        ([3.0, 1.0, 0.2, 0.2, 0.4, 0.2], 32, 2, 4),
+        ([0.4, 0.1, 0.3], 256, 0, 2),
+    ]
+    for times, batch, warmup, world in cases:
+        value = _as_number(images_per_second(list(times), batch, warmup, world), "images/s")
+        timed = times[warmup:]
+        want = world * batch * len(timed) / sum(timed)
+        if _close(value, want):
+            continue
+        context = (
+            f"for step times {times} s, batch_size={batch}, warmup={warmup}, "
+            f"world_size={world}: got {value:g}. "
+        )
+        require(not _close(value, 1 / want), context + "images/s is images divided by seconds.")
+        require(
+            not _close(value, world * batch * len(times) / sum(times)) or warmup == 0,
+            context + "leave out the first `warmup` steps: they include one-time costs "
+            "(memory allocation, picking convolution algorithms) that a long run does not pay "
+            "again.",
+        )
+        require(
+            not _close(value, world * sum(batch / t for t in timed) / len(timed)),
+            context + "do not average the per-step rates: a slow step then counts as much as a "
+            "fast one. Divide all the images by all the time instead.",
+        )
+        require(
+            not _close(value, batch * len(timed) / sum(timed)) or world == 1,
+            context + "under torchrun every one of the `world_size` processes handles "
+            "`batch_size` images per step, at the same time.",
+        )
+        require(
+            not _close(value, world * batch / sum(timed)),
+            context + "count the images of every timed step, not of one step.",
+        )
+        require(
+            False,
+            context + "images/s = world_size * batch_size * (number of timed steps) / (total "
+            "time of the timed steps).",
+        )
+    passed("images/s = images processed by all processes / time, warm-up steps left out.")
+
+
+def scaled_lr(scaled_learning_rate) -> None:
+    """Check `scaled_learning_rate(step, batch_size, base_lr, base_batch, warmup_steps)` -> float.
+
+    The linear scaling rule (Goyal et al. 2017) with gradual warmup: the target rate is
+    base_lr * batch_size / base_batch; during the first `warmup_steps` steps (0-based `step`)
+    the rate ramps linearly from base_lr (at step 0) to the target (reached at step
+    warmup_steps), then stays there. warmup_steps=0 means no warmup.
+    """
+
+    def want(step, batch, base_lr, base_batch, warmup):
+        target = base_lr * batch / base_batch
+        if step >= warmup:
+            return target
+        return base_lr + (target - base_lr) * step / warmup
+
+    cases = [
+        (0, 1024, 0.1, 256, 100),
+        (50, 1024, 0.1, 256, 100),
+        (100, 1024, 0.1, 256, 100),
+        (500, 1024, 0.1, 256, 100),
+        (30, 512, 0.05, 128, 40),
+        (10, 2048, 0.1, 256, 0),
+        (7, 2048, 0.2, 256, 20),
+    ]
+    for step, batch, base_lr, base_batch, warmup in cases:
+        try:
+            value = scaled_learning_rate(step, batch, base_lr, base_batch, warmup)
+        except ZeroDivisionError as err:
+            raise AssertionError(
+                "Not yet. Hint: with warmup_steps=0 there is no warmup: return the scaled rate "
+                "directly instead of dividing by warmup_steps."
+            ) from err
+        value = _as_number(value, "a learning rate")
+        expected = want(step, batch, base_lr, base_batch, warmup)
+        if _close(value, expected):
+            continue
+        k = batch / base_batch
+        context = (
+            f"for step={step}, batch_size={batch}, base_lr={base_lr}, base_batch={base_batch}, "
+            f"warmup_steps={warmup}: got {value:g}. "
+        )
+        ramp = min(step / warmup, 1.0) if warmup else 1.0
+        mistakes = [
+            (
+                base_lr,
+                (
+                    "scale the learning rate with the batch: multiply base_lr by "
+                    "batch_size / base_batch (once warmup is over)."
+                ),
+            ),
+            (
+                want(step, base_batch * base_batch / batch, base_lr, base_batch, warmup),
+                "the ratio is upside down: a LARGER batch gets a LARGER learning rate.",
+            ),
+            (
+                want(step, base_batch * k**0.5, base_lr, base_batch, warmup),
+                (
+                    "the linear rule multiplies by batch_size / base_batch itself, not by its "
+                    "square root (that is another rule, used e.g. with Adam)."
+                ),
+            ),
+            (
+                base_lr * k * ramp,
+                (
+                    "the ramp starts at base_lr (the rate known to be safe for the small batch), "
+                    "not at 0: at step 0 return base_lr."
+                ),
+            ),
+            (
+                base_lr * k,
+                (
+                    "during the first warmup_steps steps, ramp linearly from base_lr up to the "
+                    "scaled rate instead of starting at the scaled rate."
+                ),
+            ),
+            (
+                base_lr + (base_lr * k - base_lr) * step / warmup if warmup else None,
+                "after warmup_steps the rate stays at the scaled rate; do not keep ramping.",
+            ),
+            (
+                want(step + 1, batch, base_lr, base_batch, warmup),
+                (
+                    "count steps from 0: step 0 gets base_lr, and the scaled rate is reached at "
+                    "step == warmup_steps."
+                ),
+            ),
+        ]
+        for wrong, hint in mistakes:
+            require(wrong is None or not _close(value, wrong), context + hint)
+        require(
+            False,
+            context + "target = base_lr * batch_size / base_batch; before warmup_steps, "
+            "interpolate linearly between base_lr (step 0) and target (step warmup_steps).",
+        )
+    passed(
+        "linear scaling with warmup: for batch 1024 (base 0.1 at 256) the rate ramps from "
+        "0.1 to 0.4 over the warmup, then stays at 0.4."
+    )
+
 
 # --- Lesson 09 ---
 

@@ -74,8 +74,9 @@ nb.md(
 )
 nb.code(
     """
-    torch.manual_seed(SEED)
-    googlenet = models.googlenet(variant="paper")
+    # Built on PyTorch's "meta" device: exact shapes and counts, no memory, no arithmetic.
+    with torch.device("meta"):
+        googlenet = models.googlenet(variant="paper")
     table = profile.cost_table(googlenet, (3, 224, 224), weights_only=True)
 
     parts = {
@@ -469,8 +470,8 @@ nb.md(
 )
 nb.code(
     """
-    torch.manual_seed(SEED)
-    tv_layout = models.googlenet(variant="torchvision")
+    with torch.device("meta"):
+        tv_layout = models.googlenet(variant="torchvision")
     print(f"{'layer':<12}{'paper layout':>14}{'torchvision':>13}{'difference':>12}")
     for (name, a), (_, b) in zip(googlenet.named_children(), tv_layout.named_children()):
         pa, pb = profile.count_params(a), profile.count_params(b)
