@@ -678,7 +678,7 @@ def test_mini_factorized_aux_head_is_v3s_bn_auxiliary_on_the_last_8x8_stage():
     assert model.taps == {"Mixed_6c": "AuxLogits"}
     # v3 head at 1/8 width: 1x1 conv 96 -> 16 (+ BN), 5x5 conv 16 -> 96 (+ BN), linear 96 -> 10.
     head = (96 * 16 + 2 * 16) + (25 * 16 * 96 + 2 * 96) + (96 * 10 + 10)
-    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    n = lambda m: sum(p.numel() for p in m.parameters())
     assert n(model.AuxLogits) == head and n(model) == n(plain) + head
     x = torch.randn(2, 3, 32, 32)
     logits, aux = model.train()(x)

@@ -1,0 +1,164 @@
+"""The lesson 07 checks (scaled residual forward, largest stable scale) pass right answers and
+answer typical mistakes with their hint."""
+
+import re
+
+import pytest
+import torch
+
+from inception_lab import checks
+
+
+# --------------------------------------------------------------------------- exercise 1
+def scaled_residual(x, branches, project, scale):
+    mixed = torch.cat([branch(x) for branch in branches], dim=1)
+    return torch.relu(x + scale * project(mixed))
+
+
+def _project(x, branches, project, order=1):
+    return project(torch.cat([b(x) for b in branches[::order]], dim=1))
+
+
+def test_scaled_residual_correct_answer_passes(capsys):
+    checks.scaled_residual_forward(scaled_residual)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_reference_block_is_the_formula():
+    # The check's reference: y = ReLU(x + scale * project(concat(branches(x)))), by hand.
+    block = checks._residual_reference_block(0.3)
+    x = torch.randn(2, 6, 5, 5)
+    with torch.no_grad():
+        by_hand = scaled_residual(x, list(block.branches.values()), block.project, 0.3)
+        assert torch.allclose(block(x), by_hand, atol=1e-6)
+    assert [b[-1].out_ch for b in block.branches.values()] == [4, 5]
+
+
+WRONG_FORWARDS = {
+    "no relu": (lambda x, b, p, s: x + s * _project(x, b, p), "the ReLU is missing"),
+    "relu on branch": (
+        lambda x, b, p, s: x + torch.relu(s * _project(x, b, p)),
+        "apply the ReLU AFTER the addition",
+    ),
+    "scaled shortcut": (
+        lambda x, b, p, s: torch.relu(s * (x + _project(x, b, p))),
+        "scale only the residual branch",
+    ),
+    "scaled input": (
+        lambda x, b, p, s: torch.relu(s * x + _project(x, b, p)),
+        "not the input x",
+    ),
+    "no shortcut": (lambda x, b, p, s: torch.relu(s * _project(x, b, p)), "add the input x back"),
+    "reversed order": (
+        lambda x, b, p, s: torch.relu(x + s * _project(x, b, p, order=-1)),
+        "in the order given by `branches`",
+    ),
+    "scale ignored": (
+        lambda x, b, p, s: torch.relu(x + _project(x, b, p)),
+        "multiply the projected",
+    ),
+    "fixed scale": (
+        lambda x, b, p, s: torch.relu(x + 0.2 * _project(x, b, p)),
+        "use the `scale` argument",
+    ),
+    "sum instead of concat": (
+        lambda x, b, p, s: torch.relu(x + s * p(sum(br(x)[:, :4] for br in b))),
+        "torch.cat their outputs along dim=1",
+    ),
+    "wrong shape": (
+        lambda x, b, p, s: torch.cat([br(x) for br in b], dim=1),
+        "the input's shape",
+    ),
+    "no return": (lambda x, b, p, s: None, "return a tensor"),
+}
+
+
+@pytest.mark.parametrize("mistake", WRONG_FORWARDS)
+def test_scaled_residual_wrong_answers_get_their_hint(mistake):
+    func, hint = WRONG_FORWARDS[mistake]
+    with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
+        checks.scaled_residual_forward(func)
+
+
+def test_scaled_residual_check_leaves_the_random_stream_alone():
+    torch.manual_seed(3)
+    expected = torch.rand(3)
+    torch.manual_seed(3)
+    checks.scaled_residual_forward(scaled_residual)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --------------------------------------------------------------------------- exercise 2
+# A tiny stand-in for the lesson's setting (six residual blocks on the 4x4 grid, five batches of
+# random images, a high constant learning rate): quick, and with a boundary between candidates.
+TINY_MODEL = {"depth": (0, 0, 6), "width": 0.25, "bn": False}
+TINY_FIT = {"lr": 0.5, "schedule": None, "seed": 0, "progress": False}
+TINY_CANDIDATES = [1.0, 0.5, 0.3, 0.2]
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    """The batches, and whether each candidate diverges, found by a plain loop over train.fit."""
+    from inception_lab import models, train
+
+    g = torch.Generator().manual_seed(0)
+    batches = [
+        (torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g))
+        for _ in range(5)
+    ]
+    diverged = {}
+    for scale in TINY_CANDIDATES:
+        torch.manual_seed(0)
+        model = models.mini_inception_resnet(scale=scale, **TINY_MODEL)
+        try:
+            train.fit(model, (batches, None), 1, **TINY_FIT)
+            diverged[scale] = False
+        except train.TrainingDiverged:
+            diverged[scale] = True
+    return batches, diverged
+
+
+def _largest_stable(diverged):
+    return max(s for s, d in diverged.items() if not d)
+
+
+def test_tiny_setting_has_a_boundary(tiny_sweep):
+    # Otherwise the tests below could not tell a right answer from a wrong one.
+    _, diverged = tiny_sweep
+    assert diverged[1.0] and not diverged[0.2]
+    best = _largest_stable(diverged)
+    assert all(diverged[s] for s in TINY_CANDIDATES if s > best)
+
+
+def check(answer, batches):
+    checks.largest_stable_scale(answer, TINY_CANDIDATES, TINY_MODEL, TINY_FIT, batches, 0)
+
+
+def test_largest_stable_scale_right_answer_passes(tiny_sweep, capsys):
+    batches, diverged = tiny_sweep
+    check(_largest_stable(diverged), batches)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_largest_stable_scale_too_large_gets_a_hint(tiny_sweep):
+    batches, diverged = tiny_sweep
+    too_large = min(s for s in TINY_CANDIDATES if s > _largest_stable(diverged))
+    with pytest.raises(AssertionError, match="Hint: .*diverges: training raises"):
+        check(too_large, batches)
+
+
+def test_largest_stable_scale_too_small_gets_a_hint(tiny_sweep):
+    batches, diverged = tiny_sweep
+    too_small = max(s for s in TINY_CANDIDATES if s < _largest_stable(diverged))
+    with pytest.raises(AssertionError, match="Hint: .*also trains without diverging"):
+        check(too_small, batches)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [(None, "still None"), ("0.3", "should be a number"), (0.25, "one of the candidates")],
+)
+def test_largest_stable_scale_bad_answers_get_a_hint(tiny_sweep, answer, hint):
+    batches, _ = tiny_sweep
+    with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
+        check(answer, batches)
