@@ -259,40 +259,49 @@ def close_all_tabs(page, timeout: float = 20) -> None:
 
 
 # --------------------------------------------------------------------------- one notebook
-# The state of the notebook panel in one round trip: kernel status, cell prompts, and the texts
-# a learner would read as errors.
+# The state of the notebook panel in one round trip: kernel status and cell prompts, and with
+# `full` the texts a learner would read as errors (textContent: no layout work while polling).
 _SNAPSHOT_JS = """
-(panel) => {
+(panel, full) => {
   const indicator = panel.querySelector('.jp-Notebook-ExecutionIndicator');
   const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell')];
   const code = cells.filter(c => c.classList.contains('jp-CodeCell'));
-  const outputs = [...panel.querySelectorAll('.jp-OutputArea-output')];
-  const errors = outputs
-    .filter(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr')
-    .map(o => o.innerText)
-    .filter(t => /Traceback|Error\\b|Exception\\b/.test(t));
-  // A widget view is drawn by the ipywidgets renderer, the one output without data-mime-type:
-  // "Loading widget..." until its model is found, then the widget or an error message.
-  const widgetViews = outputs.filter(o => !o.hasAttribute('data-mime-type'));
   // The status bar names the notebook's kernel and its state: "Python 3 (ipykernel) | Idle".
   const kernel = [...document.querySelectorAll('.jp-StatusBar-TextItem')]
-    .map(e => e.innerText.match(/^(.+) \\| (\\w[\\w ]*)$/)).find(m => m);
-  return {
+    .map(e => e.textContent.trim().match(/^(.+) \\| (\\w[\\w ]*)$/)).find(m => m);
+  const prompts = code.map(c => {
+    const p = c.querySelector('.jp-InputArea-prompt');
+    return p ? p.textContent.trim() : '';
+  });
+  const running = prompts.indexOf('[*]:');
+  const state = {
     kernel: kernel ? kernel[1] : null,
     status: kernel && kernel[1] !== 'No Kernel' ? kernel[2].toLowerCase() : 'no kernel',
     indicator: indicator ? indicator.getAttribute('data-status') : null,
     cells: cells.length,
-    prompts: code.map(c => {
-      const p = c.querySelector('.jp-InputArea-prompt');
-      return p ? p.innerText.trim() : '';
-    }),
-    errors: errors,
+    prompts: prompts,
+    running: running < 0 ? null : {
+      codeCell: running + 1,
+      firstLine: (code[running].querySelector('.cm-line') || {}).textContent || '',
+    },
+  };
+  if (!full) return state;
+  const outputs = [...panel.querySelectorAll('.jp-OutputArea-output')];
+  // A widget view is drawn by the ipywidgets renderer, the one output without data-mime-type:
+  // "Loading widget..." until its model is found, then the widget or an error message.
+  const widgetViews = outputs.filter(o => !o.hasAttribute('data-mime-type'));
+  return {
+    ...state,
+    errors: outputs
+      .filter(o => o.getAttribute('data-mime-type') === 'application/vnd.jupyter.stderr')
+      .map(o => o.textContent)
+      .filter(t => /Traceback|Error\\b|Exception\\b/.test(t)),
     widgetViews: widgetViews.length,
     widgetViewsSettled: widgetViews.filter(o => o.querySelector('.jupyter-widgets')
-      || (o.innerText.trim() && !o.innerText.includes('Loading widget'))).length,
+      || (o.textContent.trim() && !o.textContent.includes('Loading widget'))).length,
     widgetViewsRendered: widgetViews.filter(o => o.querySelector('.jupyter-widgets')).length,
-    widgetErrors: (panel.querySelector('.jp-Notebook')?.innerText || '').split('\\n')
-      .filter(line => %ERRORS%.some(e => line.includes(e))),
+    widgetErrors: outputs.map(o => o.textContent.trim().slice(0, 200))
+      .filter(t => %ERRORS%.some(e => t.includes(e))),
   };
 }
 """.replace("%ERRORS%", json.dumps(WIDGET_ERRORS))
@@ -310,8 +319,10 @@ class Notebook:
     def panel(self):
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").first
 
-    def snapshot(self) -> dict:
-        return self.panel.evaluate(_SNAPSHOT_JS)
+    def snapshot(self, full: bool = True) -> dict:
+        """Kernel status, prompts and the cell running; with `full`, also error outputs, widget
+        views and widget errors."""
+        return self.panel.evaluate(_SNAPSHOT_JS, full)
 
     def open(self, n_cells: int, timeout: float = 90) -> Notebook:
         """Open this notebook with File > Open from Path... in the JupyterLab already loaded in
@@ -322,7 +333,7 @@ class Notebook:
         dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
         wait_until(
             lambda: (
-                (s := self.snapshot())["cells"] == n_cells
+                (s := self.snapshot(full=False))["cells"] == n_cells
                 and s["status"] == s["indicator"] == "idle"
             ),
             timeout,
@@ -335,33 +346,39 @@ class Notebook:
         Run menu, and wait until the kernel is idle and no cell is queued or running."""
         menu(self.page, "Edit", "editmenu:clear-all")
         wait_until(
-            lambda: all(p in ("[ ]:", "") for p in self.snapshot()["prompts"]),
+            lambda: all(p in ("[ ]:", "") for p in self.snapshot(full=False)["prompts"]),
             10,
             "the cleared notebook to show no execution counts",
         )
         menu(self.page, "Run", "runmenu:run-all")
         wait_until(
-            lambda: any(p != "[ ]:" for p in self.snapshot()["prompts"]),
+            lambda: any(p != "[ ]:" for p in self.snapshot(full=False)["prompts"]),
             15,
             "Run All Cells to start executing",
         )
         start = time.monotonic()
         stable = 0
 
-        def done() -> dict | None:
+        def done() -> bool:
             nonlocal stable
-            s = self.snapshot()
-            busy = (
-                s["status"] != "idle"
-                or s["indicator"] != "idle"
-                or any(p == "[*]:" for p in s["prompts"])
-            )
-            stable = 0 if busy else stable + 1
+            s = self.snapshot(full=False)
             if s["status"] in ("dead", "unknown"):
-                raise AssertionError(f"the kernel died while running {self.name}")
-            return s if stable >= 3 else None  # idle on three polls in a row: really done
+                raise AssertionError(f"the kernel died while running {self.name}: {s}")
+            busy = "idle" not in (s["status"], s["indicator"]) or s["running"] is not None
+            busy = busy or s["status"] != s["indicator"]
+            stable = 0 if busy else stable + 1
+            return stable >= 3  # idle on three polls in a row: really done
 
-        snap = wait_until(done, timeout, f"all cells of {self.name} to run", interval=0.5)
+        try:
+            wait_until(done, timeout, f"all cells of {self.name} to run", interval=1.0)
+        except AssertionError as err:
+            s = self.snapshot()
+            ran = sum(p not in ("[ ]:", "[*]:", "") for p in s["prompts"])
+            raise AssertionError(
+                f"{err}\nkernel {s['status']!r}; {ran} of {len(s['prompts'])} code cells ran; "
+                f"running: {s['running']}; error outputs so far: {s['errors']}"
+            ) from None
+        snap = self.snapshot()
         snap["seconds"] = time.monotonic() - start
         return snap
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -25,7 +26,9 @@ LESSON = "02_bottleneck_1x1.ipynb"
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-RUN_ALL_TIMEOUT = 300  # seconds: a lesson runs in at most 3 min (notebooks/README.md), + slack
+# A lesson runs in at most 3 minutes (notebooks/README.md); on a busy machine raise the bound
+# with BROWSER_RUN_ALL_TIMEOUT=<seconds>.
+RUN_ALL_TIMEOUT = float(os.environ.get("BROWSER_RUN_ALL_TIMEOUT", "300"))
 
 
 def cells_of(path) -> list[dict]:
