@@ -1,13 +1,14 @@
 """Generate notebooks/07_residual_scaling.ipynb (lesson 7: Inception-ResNet and residual scaling).
 
-Run: /work/main/.venv/bin/python /work/team/lessons/make_07_residual_scaling.py
-then execute it in place: cd /work/main && make execute NB=notebooks/07_residual_scaling.ipynb
+Run from the repository root: .venv/bin/python drafts/generators/make_07_residual_scaling.py
+then execute it in place: make execute NB=notebooks/07_residual_scaling.ipynb
 Settings and result-dependent prose live in SETTINGS (filled in after looking at the numbers).
 """
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/work/team/lessons")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools78 import code, md, write
 
 SETTINGS = {
@@ -450,4 +451,6 @@ if __name__ == "__main__":
     for cell in cells:
         for key, value in SETTINGS.items():
             cell.source = cell.source.replace(key, value)
-    write("/work/main/notebooks/07_residual_scaling.ipynb", cells)
+    write(
+        str(Path(__file__).resolve().parents[2] / "notebooks" / "07_residual_scaling.ipynb"), cells
+    )

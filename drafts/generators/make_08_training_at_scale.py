@@ -1,12 +1,13 @@
 """Generate notebooks/08_training_at_scale.ipynb (lesson 8: training at scale).
 
-Run: /work/main/.venv/bin/python /work/team/lessons/make_08_training_at_scale.py
-then execute it in place: cd /work/main && make execute NB=notebooks/08_training_at_scale.ipynb
+Run from the repository root: .venv/bin/python drafts/generators/make_08_training_at_scale.py
+then execute it in place: make execute NB=notebooks/08_training_at_scale.ipynb
 """
 
 import sys
+from pathlib import Path
 
-sys.path.insert(0, "/work/team/lessons")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nbtools78 import code, md, write
 
 RUN_TIME = "about 2 min"  # measured with `make course NB=...`; updated after measuring
@@ -721,4 +722,6 @@ cells = [
 ]
 
 if __name__ == "__main__":
-    write("/work/main/notebooks/08_training_at_scale.ipynb", cells)
+    write(
+        str(Path(__file__).resolve().parents[2] / "notebooks" / "08_training_at_scale.ipynb"), cells
+    )
