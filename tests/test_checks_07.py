@@ -80,6 +80,17 @@ def test_scaled_residual_wrong_answers_get_their_hint(mistake):
         checks.scaled_residual_forward(func)
 
 
+def test_scaled_residual_lets_the_student_stub_through():
+    """The student edition's stub raises NotImplementedError("Exercise 1: ..."): the learner
+    must see that message, not a hint about a failed concatenation."""
+
+    def stub(x, branches, project, scale):
+        raise NotImplementedError("Exercise 1: write the forward pass")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.scaled_residual_forward(stub)
+
+
 def test_scaled_residual_check_leaves_the_random_stream_alone():
     torch.manual_seed(3)
     expected = torch.rand(3)
