@@ -1352,6 +1352,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"done: {len(history)} epochs in {time.perf_counter() - t0:.1f} s; final "
                     f"{_summary(history.records[-1])}; best val acc {best:.1%}; history: {out}"
                 )
+        if world_size > 1:
+            # Every rank finishes its last collective and rank 0 its writes before any rank
+            # tears down: a gloo rank exiting while its peer is still talking to it can abort
+            # ("terminate called without an active exception"), seen once in CI.
+            dist.barrier()
         return code
     finally:
         if world_size > 1 and dist.is_initialized():
