@@ -21,7 +21,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # ipykernel's debugger warns about frozen modules at every kernel start; it is harmless.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv course test test-browser lab student execute check-notebooks lint format check clean distclean
+.PHONY: help venv course test test-robust smoke-gpu test-browser lab student execute check-notebooks lint format check clean distclean
 
 help: ## Show this help
 	@echo "Inception Lab: an interactive notebook course on the Inception family of CNNs"
@@ -50,6 +50,22 @@ course: $(STAMP) ## Execute the notebooks into build/ and render the HTML site (
 test: $(STAMP) ## Unit tests + nbval (strict) over notebooks/, one pytest run (PYTEST_ARGS=...)
 	$(PY) -m pytest tests notebooks --ignore=tests/browser \
 		--nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) $(PYTEST_ARGS)
+
+# The CPU variants of `make test-robust`: SIMD level (ATEN_CPU_CAPABILITY) and thread count. A
+# stored output must hold under every one (notebooks/README.md, "Outputs that hold on any machine").
+# avx512 is added where the CPU has it (torch falls back silently otherwise, which tests nothing).
+ROBUST_VARIANTS ?= default:1 default:2 avx2:1 avx2:2 $(if $(shell grep -m1 -o avx512f /proc/cpuinfo 2>/dev/null),avx512:1 avx512:2)
+test-robust: $(STAMP) ## nbval over notebooks/ under other CPU SIMD levels and thread counts (slow)
+	@set -e; for variant in $(ROBUST_VARIANTS); do \
+		cap=$${variant%%:*}; threads=$${variant##*:}; \
+		echo "== ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads"; \
+		ATEN_CPU_CAPABILITY=$$cap OMP_NUM_THREADS=$$threads $(PY) -m pytest notebooks -p no:cacheprovider \
+			--nbval --nbval-current-env --nbval-sanitize-with $(SANITIZE) -q $(PYTEST_ARGS); \
+	done
+
+smoke-gpu: $(STAMP) ## Every lesson at BUDGET=gpu with training cut to a few steps (any device)
+	INCEPTION_LAB_SMOKE_STEPS=2 $(PY) tools/course.py run --budget gpu --build build/smoke \
+		--cell-timeout 300 --fail-fast $(NB)
 
 test-browser: $(STAMP) ## Run lesson 02 in JupyterLab in headless Chromium; screenshots in build/screenshots/
 	@if [ ! -x /usr/bin/chromium ]; then \

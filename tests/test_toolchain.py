@@ -90,8 +90,8 @@ def test_pyproject_uses_ranges_that_admit_this_machines_torch():
         assert "==" not in requirement, f"exact pin {requirement!r}: use a version range"
         assert re.search(r"[<>]", requirement), f"{requirement!r} has no version range"
     ranges = {re.match(r"[\w-]+", r).group(0): r for r in requirements}
-    assert ranges["torch"] == "torch>=2.2,<3"  # admits 2.14.1
-    assert ranges["torchvision"] == "torchvision>=0.17,<1"  # admits 0.29.1
+    assert ranges["torch"] == "torch>=2.3,<3"  # admits 2.14.1; the floor: tests/test_floors.py
+    assert ranges["torchvision"] == "torchvision>=0.18,<1"  # admits 0.29.1
     assert project["license"] == "MIT"
     for name in ("pytest", "nbval", "ruff", "playwright", "pillow", "pyyaml"):
         assert name in {

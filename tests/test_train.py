@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from inception_lab import train
+from inception_lab import train, viz
 from inception_lab.train import CheckpointError, History, TrainingDiverged, fit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -299,7 +299,7 @@ def test_divergence_keeps_history_and_the_last_finite_weights(tmp_path):
     back = History.from_json(path)
     assert back.records == h.records and math.isnan(back.diverged["loss"])
     assert train.load_checkpoint(tmp_path / "last.pt")["epoch"] == 1  # last good epoch kept
-    fig = back.plot()  # drawn by inception_lab.viz.plot_history, up to where it stopped
+    fig = viz.plot_history(back)  # the curves up to where it stopped
     assert len(fig.axes) == 2
 
 
@@ -567,3 +567,109 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
     h1, h2 = History.from_json(one_dir / "h.json"), History.from_json(tmp_path / "two.json")
     assert h2["train_loss"] == pytest.approx(h1["train_loss"], rel=1e-4)
     assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-4)
+
+
+# ---------------------------------------------------------------- robustness (issue: any machine)
+def test_torchrun_device_is_the_local_rank_gpu(monkeypatch):
+    """Under torchrun every process must take cuda:LOCAL_RANK, not cuda:current_device() (which
+    is cuda:0 in every process until set_device is called)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    for local_rank in ("0", "3"):
+        monkeypatch.setenv("LOCAL_RANK", local_rank)
+        assert train.rank_device() == torch.device("cuda", int(local_rank))
+        assert train.pick_device(verbose=False) == torch.device("cuda", int(local_rank))
+    monkeypatch.delenv("LOCAL_RANK")
+    assert train.rank_device() == torch.device("cuda", 0)  # one process, no torchrun
+    monkeypatch.setenv("LOCAL_RANK", "4")
+    with pytest.raises(ValueError, match=r"LOCAL_RANK=4.*4 CUDA device"):
+        train.rank_device()
+
+
+def test_load_checkpoint_of_a_missing_file_names_the_path(tmp_path):
+    missing = tmp_path / "runs" / "last.pt"
+    with pytest.raises(CheckpointError, match=r"no checkpoint file at .*runs/last\.pt"):
+        train.load_checkpoint(missing)
+    with pytest.raises(CheckpointError, match="that is a folder"):
+        train.load_checkpoint(tmp_path)
+
+
+def test_unsafe_checkpoint_is_refused_without_advising_weights_only_false(tmp_path):
+    """A file holding arbitrary Python objects: torch's own message suggests weights_only=False,
+    which would run code from the file. Ours must refuse it and not pass that advice on."""
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "inception_lab.train.checkpoint", "payload": Path("x")}, path)
+    with pytest.raises(CheckpointError) as info:
+        train.load_checkpoint(path)
+    message = str(info.value)
+    assert "evil.pt" in message and "nothing was loaded" in message
+    assert "weights_only" not in message and "False" not in message
+
+
+def test_divergence_report_names_the_last_finite_step_and_the_weights_held():
+    """On the CPU the loss is read before every update: the report says the model holds the
+    weights of the last finite step, and they are finite."""
+    torch.manual_seed(0)
+    model = TinyNet()
+    images = torch.randn(6 * 8, 3, 8, 8)
+    images[5 * 8] = float("nan")  # the first image of batch 6 poisons that step's loss
+    batches = [(images[i : i + 8], torch.randint(0, 4, (8,))) for i in range(0, 48, 8)]
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, (batches, None), 1, schedule=None, progress=False)
+    err = info.value
+    assert (err.step, err.last_finite_step, err.weights_after_step) == (6, 5, 5)
+    assert "last finite loss" in str(err) and "step 5" in str(err)
+    assert "holds the weights of the last finite step" in str(err)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_divergence_report_when_the_loss_is_read_in_groups(monkeypatch):
+    """As on a GPU: with the loss read every 4 steps, a NaN at step 2 is found at step 4, after
+    the updates of steps 2 and 3 were applied; the report must say so (steps 3 past 1)."""
+    from inception_lab.train import loop
+
+    monkeypatch.setattr(loop._LossWatch, "every", property(lambda self: 4))
+    torch.manual_seed(0)
+    images = torch.randn(32, 3, 8, 8)
+    images[8] = float("nan")  # batch 2
+    batches = [(images[i : i + 8], torch.randint(0, 4, (8,))) for i in range(0, 32, 8)]
+    with pytest.raises(TrainingDiverged) as info:
+        fit(TinyNet(), (batches, None), 1, schedule=None, progress=False)
+    err = info.value
+    assert (err.step, err.last_finite_step, err.weights_after_step) == (2, 1, 3)
+    assert "after step 3" in str(err) and "read every 4 steps" in str(err)
+
+
+def test_sync_bn_needs_cuda_and_says_why():
+    from inception_lab.train.distributed import wrap_ddp
+
+    with pytest.raises(ValueError, match="sync_bn=True needs CUDA"):
+        wrap_ddp(TinyNet(), torch.device("cpu"), sync_bn=True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--epochs", "-1"], "--epochs: expected a positive integer, got -1"),
+        (["--batch-size", "0"], "--batch-size: expected a positive integer, got 0"),
+        (["--lr", "-0.1"], "--lr: expected a positive finite number"),
+        (["--label-smoothing", "1.5"], "--label-smoothing: expected a number in [0, 1)"),
+        (["--train-size", "99999"], "1 to 10000 images, got 99999"),
+        (["--model", "no_such_model"], "--model 'no_such_model': unknown"),
+        (["--device", "gpu"], "--device 'gpu': expected auto, cpu"),
+        (["--model-arg", "width"], "--model-arg expects KEY=VALUE"),
+    ],
+)
+def test_cli_bad_arguments_print_one_error_line(argv, expected, tmp_path):
+    """Every bad argument: one `error: ...` line on stderr, exit code 2, no traceback."""
+    out = subprocess.run(
+        [sys.executable, "-m", "inception_lab.train", "--no-progress", "--train-size", "256",
+         "--val-size", "64", "--epochs", "1", "--out", str(tmp_path / "h.json"), *argv],
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+    assert expected in lines[0] and "Traceback" not in out.stderr
