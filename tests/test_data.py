@@ -1,7 +1,8 @@
 """Tests for inception_lab.data: generation, caches, real on-disk formats, loaders, figures.
 
 Real formats are written here from their specifications (CIFAR-10 python pickles, gzipped IDX,
-PNG folders) and read back through the real loading code; nothing is downloaded.
+PNG folders) and read back through the real loading code (torchvision's dataset classes plus the
+course's checks); nothing is downloaded.
 """
 
 import gzip
@@ -23,7 +24,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image
 
-from inception_lab import data
+from inception_lab import data, viz
 
 SMALL = {"train": 90, "val": 30, "test": 60}
 
@@ -92,7 +93,11 @@ def test_cache_is_written_with_checksum_and_reused(tmp_path):
     first = data.load_shapes(tmp_path, sizes=SMALL)
     npz, meta_path = _cache_files(tmp_path)
     meta = json.loads(meta_path.read_text())
-    assert meta["version"] == data.SHAPES_VERSION and meta["seed"] == 0 and meta["sizes"] == SMALL
+    assert (
+        meta["version"] == data.shapes.SHAPES_VERSION
+        and meta["seed"] == 0
+        and meta["sizes"] == SMALL
+    )
     assert meta["sha256"] == hashlib.sha256(npz.read_bytes()).hexdigest()
     assert {p.name for p in tmp_path.iterdir()} == {npz.name, meta_path.name}  # no tmp file left
     mtime = npz.stat().st_mtime_ns
@@ -174,7 +179,7 @@ def test_load_dataset_shapes_items(tmp_path):
 def test_default_root_follows_env_var(monkeypatch, tmp_path):
     monkeypatch.delenv(data.DATA_ENV_VAR, raising=False)
     assert data.default_root() == (
-        __import__("pathlib").Path(data.__file__).resolve().parent.parent / "data"
+        __import__("pathlib").Path(data.__file__).resolve().parents[2] / "data"
     )
     monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path))
     assert data.default_root() == tmp_path
@@ -208,8 +213,24 @@ def _write_cifar(root, n_per_batch=6, rng=None):
     return written
 
 
-def test_cifar10_reads_pickle_batches(tmp_path):
+def _accept_as_official(monkeypatch, root):
+    """torchvision checks CIFAR-10's files against the official MD5 sums; the synthetic files
+    written here stand in for them, so torchvision is given their sums instead."""
+    import torchvision.datasets as tvd
+
+    folder = root / "cifar-10-batches-py"
+
+    def md5(name):
+        return hashlib.md5((folder / name).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(tvd.CIFAR10, "train_list", [[n, md5(n)] for n, _ in tvd.CIFAR10.train_list])
+    monkeypatch.setattr(tvd.CIFAR10, "test_list", [[n, md5(n)] for n, _ in tvd.CIFAR10.test_list])
+    monkeypatch.setattr(tvd.CIFAR10, "meta", {**tvd.CIFAR10.meta, "md5": md5("batches.meta")})
+
+
+def test_cifar10_reads_pickle_batches(tmp_path, monkeypatch):
     written = _write_cifar(tmp_path)
+    _accept_as_official(monkeypatch, tmp_path)
     x_all = np.concatenate([written[f"data_batch_{i}"][0] for i in range(1, 6)]).reshape(
         -1, 3, 32, 32
     )
@@ -239,17 +260,19 @@ def test_cifar10_missing_files_error(tmp_path):
     assert "batches.meta" in msg and "download=True" in msg and "internet" in msg
 
 
-def test_cifar10_truncated_file_error_names_it(tmp_path):
+def test_cifar10_truncated_file_error_names_it(tmp_path, monkeypatch):
     _write_cifar(tmp_path)
+    _accept_as_official(monkeypatch, tmp_path)
     bad = tmp_path / "cifar-10-batches-py" / "data_batch_3"
     bad.write_bytes(bad.read_bytes()[:200])
     with pytest.raises(ValueError, match="data_batch_3") as e:
         data.load_dataset("cifar10", tmp_path, "train")
-    assert "truncated" in str(e.value)
+    assert "truncated" in str(e.value) and "data_batch_1" not in str(e.value)
+    bad.write_bytes(b"")
     wrong = tmp_path / "cifar-10-batches-py" / "test_batch"
     with open(wrong, "wb") as f:
         pickle.dump({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}, f)
-    with pytest.raises(ValueError, match="test_batch"):
+    with pytest.raises(ValueError, match="data_batch_3, .*test_batch"):
         data.load_dataset("cifar10", tmp_path, "test")
 
 
@@ -508,8 +531,8 @@ def test_ranks_get_different_augmentation(tmp_path):
     kw = {"batch_size": 8, "root": tmp_path, "sizes": SMALL}
     a = data.make_loaders(rank=0, world_size=2, **kw).train
     b = data.make_loaders(rank=1, world_size=2, **kw).train
-    gen_a = torch.Generator().manual_seed(data._mix_seed(0, 0, 0))
-    gen_b = torch.Generator().manual_seed(data._mix_seed(0, 0, 1))
+    gen_a = torch.Generator().manual_seed(data.loaders._mix_seed(0, 0, 0))
+    gen_b = torch.Generator().manual_seed(data.loaders._mix_seed(0, 0, 1))
     assert not torch.equal(torch.rand(8, generator=gen_a), torch.rand(8, generator=gen_b))
     assert len(a) == len(b)
 
@@ -545,7 +568,7 @@ def test_imagefolder_loaders_use_dataloader(tmp_path):
 def test_show_batch_and_show_scales(tmp_path):
     loaders = data.make_loaders(batch_size=12, root=tmp_path, sizes=SMALL)
     x, y = next(iter(loaders.val))
-    fig = data.show_batch(x, y, loaders.class_names, predictions=y.flip(0), mean=loaders.mean,
+    fig = viz.show_batch(x, y, loaders.class_names, predictions=y.flip(0), mean=loaders.mean,
                           std=loaders.std, ncols=6)  # fmt: skip
     assert isinstance(fig, matplotlib.figure.Figure)
     shown = [ax for ax in fig.axes if ax.images]
@@ -556,9 +579,9 @@ def test_show_batch_and_show_scales(tmp_path):
     ds = loaders.val.dataset
     np.testing.assert_allclose(shown[0].images[0].get_array(),
                                ds.images[0].permute(1, 2, 0).numpy() / 255, atol=1e-5)  # fmt: skip
-    fig2 = data.show_scales(data.load_dataset("shapes", tmp_path, "test", sizes=SMALL), "ring", 2)
+    fig2 = viz.show_scales(data.load_dataset("shapes", tmp_path, "test", sizes=SMALL), "ring", 2)
     assert sum(1 for ax in fig2.axes if ax.images) == 6
     assert [ax.get_ylabel().split("\n")[0] for ax in fig2.axes[::2]] == list(data.SCALE_NAMES)
     with pytest.raises(ValueError, match="unknown class"):
-        data.show_scales(data.load_dataset("shapes", tmp_path, "test", sizes=SMALL), "hexagon")
+        viz.show_scales(data.load_dataset("shapes", tmp_path, "test", sizes=SMALL), "hexagon")
     assert os.environ.get("DISPLAY") is None or matplotlib.get_backend().lower() == "agg"
