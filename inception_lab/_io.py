@@ -11,9 +11,7 @@ from typing import Any, BinaryIO
 __all__ = ["atomic_write"]
 
 
-def atomic_write(
-    path: str | os.PathLike, content: bytes | str | Callable[[BinaryIO], Any]
-) -> Path:
+def atomic_write(path: str | os.PathLike, content: bytes | str | Callable[[BinaryIO], Any]) -> Path:
     """Write `path` through a temporary file in the same folder, fsync, then `os.replace`.
 
     `content` is the bytes (or text, written as UTF-8) of the file, or a function that writes to
@@ -32,6 +30,7 @@ def atomic_write(
                 f.write(content.encode() if isinstance(content, str) else content)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600 files; keep the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -40,3 +39,14 @@ def atomic_write(
             pass
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits the file should get: the existing file's, else those a plain
+    `open(path, "w")` would give (0o666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

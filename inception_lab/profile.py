@@ -21,9 +21,8 @@ which is how big reference models are counted in a fraction of a second.
 from __future__ import annotations
 
 import contextlib
-import html
 import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -32,7 +31,24 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
-from .blocks import ConvBNAct, SplitConv
+from .costtable import CostTable, describe_layer, hwc
+from .receptive_field import ReceptiveField, receptive_field
+
+__all__ = [
+    "CostTable",
+    "ReceptiveField",
+    "branch_costs",
+    "branches_of",
+    "cost_table",
+    "count_flops",
+    "count_macs",
+    "count_params",
+    "count_weights",
+    "describe_layer",
+    "model_name",
+    "param_breakdown",
+    "receptive_field",
+]
 
 InputSize = Sequence[int]  # (C, H, W) for one image, or (N, C, H, W) for a batch
 
@@ -63,15 +79,6 @@ def _batch_shape(input_size: InputSize) -> tuple[int, int, int, int]:
             f"e.g. (3, 224, 224); got {input_size!r}"
         )
     return dims if len(dims) == 4 else (1, *dims)
-
-
-def _hwc(shape: Sequence[int]) -> str:
-    """(N, C, H, W) -> "HxWxC", the paper's Table 1 notation; (N, F) -> "1x1xF"."""
-    if len(shape) == 4:
-        return f"{shape[2]}x{shape[3]}x{shape[1]}"
-    if len(shape) == 2:
-        return f"1x1x{shape[1]}"
-    return "x".join(str(d) for d in shape[1:])
 
 
 # --------------------------------------------------------------------------- parameters
@@ -280,204 +287,30 @@ def count_flops(model: nn.Module, input_size: InputSize) -> int:
     return _trace(model, input_size).flops[""]
 
 
-# --------------------------------------------------------------------------- describing layers
-def _conv_label(conv: nn.Conv2d) -> str:
-    kh, kw = conv.kernel_size
-    sh, sw = conv.stride
-    stride = "" if (sh, sw) == (1, 1) else f"/{sh}" if sh == sw else f"/{sh}x{sw}"
-    groups = f", groups={conv.groups}" if conv.groups > 1 else ""
-    return f"{kh}x{kw}{stride} conv, {conv.out_channels}{groups}"
-
-
-def describe_layer(module: nn.Module) -> str:
-    """A short human label in the papers' notation: "1x1 conv, 64", "3x3/2 max pool", ...
-
-    Stride is written after a slash only when it is not 1 (the paper's "7x7/2"). A conv without
-    a ReLU is marked "(linear)"; a sequence is joined with arrows; a `SplitConv` as "a | b".
-    """
-    _check_module(module)
-    if isinstance(module, ConvBNAct):
-        linear = " (linear)" if isinstance(module.act, nn.Identity) else ""
-        return _conv_label(module.conv) + linear
-    if isinstance(module, nn.Conv2d):
-        return _conv_label(module)
-    if isinstance(getattr(module, "conv", None), nn.Conv2d) and len(list(module.children())) <= 3:
-        return _conv_label(module.conv)  # torchvision's BasicConv2d (conv + BN [+ ReLU])
-    if isinstance(module, SplitConv):
-        return f"{describe_layer(module.split_1xn)} | {describe_layer(module.split_nx1)}"
-    if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
-        k, s = module.kernel_size, module.stride
-        k = k if isinstance(k, int) else k[0]
-        s = s if isinstance(s, int) else s[0]
-        kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
-        return f"{k}x{k}{'' if s == 1 else f'/{s}'} {kind} pool"
-    if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
-        kind = "avg" if isinstance(module, nn.AdaptiveAvgPool2d) else "max"
-        size = module.output_size
-        if size in (1, (1, 1)):
-            return f"global {kind} pool"
-        h, w = (size, size) if isinstance(size, int) else size
-        return f"adaptive {kind} pool to {h}x{w}"
-    if isinstance(module, nn.Linear):
-        return f"linear, {module.out_features}"
-    if isinstance(module, nn.Dropout):
-        return f"dropout {module.p:.0%}"
-    if isinstance(module, nn.Sequential):
-        quiet = (nn.BatchNorm2d, nn.ReLU, nn.Identity, nn.Flatten)
-        return " → ".join(describe_layer(m) for m in module if not isinstance(m, quiet))
-    return type(module).__name__
-
-
-# --------------------------------------------------------------------------- tables
-_BASE_COLUMNS = ("layer", "type", "output_size", "depth", "params", "macs")
-
-
-class CostTable:
-    """A cost table: one row per layer (or branch) and a total row.
-
-    `.rows` is a list of dicts with keys `layer`, `type`, `output_size` ("28x28x256", H x W x C
-    as in the paper), `depth` (conv layers on the longest path through the layer), `params` and
-    `macs` (multiply-accumulates, per image unless the input size had a batch dimension), plus any
-    columns added with `add_column`. `.total` is the total row. `table["inception3a"]` looks a
-    row up by layer name. Renders as HTML in a notebook and as text with `print(table)`.
-    """
-
-    def __init__(
-        self,
-        rows: Sequence[Mapping[str, Any]],
-        total: Mapping[str, Any],
-        title: str = "",
-        params_header: str = "params",
-        extra: Sequence[str] = (),
-    ):
-        self.rows = [dict(r) for r in rows]
-        self.total = dict(total)
-        self.title = title
-        self.params_header = params_header
-        self.extra = tuple(extra)
-
-    # lookup
-    @property
-    def names(self) -> list[str]:
-        return [r["layer"] for r in self.rows]
-
-    def __getitem__(self, name: str) -> dict[str, Any]:
-        for row in self.rows:
-            if row["layer"] == name:
-                return row
-        raise ValueError(f"unknown layer name {name!r}; the table has {self.names}")
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.names
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def add_column(self, header: str, values: Mapping[str, Any], total: Any = None) -> CostTable:
-        """A new table with one more column, e.g. the paper's numbers joined by layer name.
-
-        `values` maps layer names to cell values (layers left out get an empty cell); a name the
-        table does not have raises a ValueError.
-        """
-        if header in _BASE_COLUMNS or header in self.extra:
-            raise ValueError(f"the table already has a column {header!r}")
-        unknown = [name for name in values if name not in self.names]
-        if unknown:
-            raise ValueError(f"unknown layer name(s) {unknown}; the table has {self.names}")
-        rows = [{**r, header: values.get(r["layer"])} for r in self.rows]
-        return CostTable(
-            rows,
-            {**self.total, header: total},
-            self.title,
-            self.params_header,
-            (*self.extra, header),
-        )
-
-    # rendering
-    def _columns(self) -> list[tuple[str, str, bool]]:
-        """(key, header, is_number) for every column, in order."""
-        base = [
-            ("layer", "layer", False),
-            ("type", "type", False),
-            ("output_size", "output size", False),
-            ("depth", "depth", True),
-            ("params", self.params_header, True),
-            ("macs", "MACs", True),
-        ]
-        numeric = {
-            h: all(isinstance(r.get(h), int | float | None) for r in [*self.rows, self.total])
-            for h in self.extra
-        }
-        return base + [(h, h, numeric[h]) for h in self.extra]
-
-    @staticmethod
-    def _cell(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return str(value)
-        if isinstance(value, int):
-            return f"{value:,}"
-        if isinstance(value, float):
-            return f"{value:,.1f}"
-        return str(value)
-
-    def _cells(self) -> tuple[list[str], list[list[str]]]:
-        cols = self._columns()
-        body = [[self._cell(r.get(k)) for k, _, _ in cols] for r in [*self.rows, self.total]]
-        return [h for _, h, _ in cols], body
-
-    def to_text(self) -> str:
-        headers, body = self._cells()
-        numeric = [num for _, _, num in self._columns()]
-        widths = [max(len(x) for x in col) for col in zip(headers, *body, strict=True)]
-
-        def line(cells):
-            return "  ".join(
-                c.rjust(w) if num else c.ljust(w)
-                for c, w, num in zip(cells, widths, numeric, strict=True)
-            ).rstrip()
-
-        rule = "-" * len(line(["-" * w for w in widths]))
-        lines = [self.title] if self.title else []
-        lines += [line(headers), rule, *map(line, body[:-1]), rule, line(body[-1])]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.to_text()
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        headers, body = self._cells()
-        numeric = [num for _, _, num in self._columns()]
-
-        def row(cells, tag="td", style=""):
-            tds = "".join(
-                f'<{tag} style="text-align:{"right" if num else "left"}{style}">'
-                f"{html.escape(c)}</{tag}>"
-                for c, num in zip(cells, numeric, strict=True)
-            )
-            return f"<tr>{tds}</tr>"
-
-        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
-        return (
-            f'<table class="inception-lab-cost-table">{caption}'
-            f"<thead>{row(headers, 'th')}</thead><tbody>"
-            + "".join(row(cells) for cells in body[:-1])
-            + row(body[-1], style="; font-weight:bold; border-top:1px solid")
-            + "</tbody></table>"
-        )
-
-
+# --------------------------------------------------------------------------- tables (see costtable)
 def _per(shape: tuple[int, int, int, int], input_size: InputSize) -> str:
     n, c, h, w = shape
     if len(input_size) == 3:
         return f"input {h}x{w}x{c}, MACs per image"
     return f"input {n} x {h}x{w}x{c}, MACs for the batch of {n}"
+
+
+def _row(name: str, part: nn.Module, path: str, trace: _Trace, count) -> dict[str, Any]:
+    """One table row: a part of the model, found at `path` in the trace, counted by `count`."""
+    return {
+        "layer": name,
+        "type": describe_layer(part),
+        "output_size": hwc(trace.shapes[path]) if path in trace.shapes else None,
+        "depth": trace.depths.get(path),
+        "params": count(part),
+        "macs": trace.flops.get(path, 0) // 2,
+    }
+
+
+def _total(trace: _Trace, params: int) -> dict[str, Any]:
+    """The total row: the whole model's depth, parameters and MACs."""
+    return {"layer": "total", "type": "", "output_size": None, "depth": trace.depth,
+            "params": params, "macs": trace.flops[""] // 2}  # fmt: skip
 
 
 def cost_table(model: nn.Module, input_size: InputSize, weights_only: bool = False) -> CostTable:
@@ -496,38 +329,12 @@ def cost_table(model: nn.Module, input_size: InputSize, weights_only: bool = Fal
     children = dict(model.named_children())
     trace = _trace(model, input_size, watch=list(children))
     count = count_weights if weights_only else count_params
-    rows = [
-        {
-            "layer": name,
-            "type": describe_layer(child),
-            "output_size": _hwc(trace.shapes[name]) if name in trace.shapes else None,
-            "depth": trace.depths.get(name),
-            "params": count(child),
-            "macs": trace.flops.get(name, 0) // 2,
-        }
-        for name, child in children.items()
-    ]
-    total_params, total_macs = count(model), trace.flops[""] // 2
-    other = {"params": total_params - sum(r["params"] for r in rows)}
-    other["macs"] = total_macs - sum(r["macs"] for r in rows)
+    rows = [_row(name, child, name, trace, count) for name, child in children.items()]
+    total = _total(trace, count(model))
+    other = {key: total[key] - sum(r[key] for r in rows) for key in ("params", "macs")}
     if other["params"] or other["macs"]:
-        rows.append(
-            {
-                "layer": "(other)",
-                "type": "outside any child",
-                "output_size": None,
-                "depth": None,
-                **other,
-            }
-        )
-    total = {
-        "layer": "total",
-        "type": "",
-        "output_size": None,
-        "depth": trace.depth,
-        "params": total_params,
-        "macs": total_macs,
-    }
+        rows.append({"layer": "(other)", "type": "outside any child", "output_size": None,
+                     "depth": None, **other})  # fmt: skip
     title = f"{model_name(model)}, {_per(_batch_shape(input_size), input_size)}"
     return CostTable(rows, total, title, "weights" if weights_only else "params")
 
@@ -544,129 +351,6 @@ def branch_costs(block: nn.Module, input_size: InputSize) -> CostTable:
     parts = branches_of(block)
     path = {m: n for n, m in block.named_modules()}
     trace = _trace(block, input_size, watch=[path[m] for m in parts.values()])
-    rows = []
-    for name, part in parts.items():
-        p = path[part]
-        rows.append(
-            {
-                "layer": name,
-                "type": describe_layer(part),
-                "output_size": _hwc(trace.shapes[p]) if p in trace.shapes else None,
-                "depth": trace.depths.get(p),
-                "params": count_params(part),
-                "macs": trace.flops.get(p, 0) // 2,
-            }
-        )
-    total = {
-        "layer": "total",
-        "type": "",
-        "output_size": None,
-        "depth": trace.depth,
-        "params": count_params(block),
-        "macs": trace.flops[""] // 2,
-    }
+    rows = [_row(name, part, path[part], trace, count_params) for name, part in parts.items()]
     title = f"{model_name(block)} per branch, {_per(_batch_shape(input_size), input_size)}"
-    return CostTable(rows, total, title)
-
-
-# --------------------------------------------------------------------------- receptive field
-class ReceptiveField(NamedTuple):
-    """`size`: (height, width) of the input window one output pixel sees.
-    `jump`: (height, width) distance in input pixels between neighbouring outputs (the product
-    of the strides)."""
-
-    size: tuple[int, int]
-    jump: tuple[int, int]
-
-    def __str__(self) -> str:
-        return f"{self.size[0]}x{self.size[1]}"
-
-
-_RF_NEUTRAL = (nn.BatchNorm2d, nn.ReLU, nn.Identity, nn.Dropout)
-
-
-def _rf_window(r, j, kernel, stride, dilation=(1, 1)):
-    # Each extra kernel tap reaches `jump` input pixels further: r += (k - 1) * d * j; j *= s.
-    r = tuple(ri + (k - 1) * d * ji for ri, k, d, ji in zip(r, kernel, dilation, j, strict=True))
-    return r, tuple(ji * s for ji, s in zip(j, stride, strict=True))
-
-
-def _pair_of(value: Any, what: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair
-    ):
-        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
-    return pair
-
-
-def _rf_module(mod: nn.Module, r, j):
-    if isinstance(mod, nn.Conv2d):
-        return _rf_window(r, j, mod.kernel_size, mod.stride, mod.dilation)
-    if isinstance(mod, nn.MaxPool2d | nn.AvgPool2d):
-        dilation = getattr(mod, "dilation", 1)
-        stride = mod.stride if mod.stride is not None else mod.kernel_size
-        return _rf_window(
-            r,
-            j,
-            _pair_of(mod.kernel_size, "pool kernel"),
-            _pair_of(stride, "pool stride"),
-            _pair_of(dilation, "pool dilation"),
-        )
-    if isinstance(mod, ConvBNAct):
-        return _rf_module(mod.conv, r, j)
-    if isinstance(mod, _RF_NEUTRAL):
-        return r, j
-    if isinstance(mod, nn.Sequential):
-        for m in mod:
-            r, j = _rf_module(m, r, j)
-        return r, j
-    parallel = None
-    if isinstance(mod, SplitConv):
-        parallel = [mod.split_1xn, mod.split_nx1]
-    elif isinstance(getattr(mod, "branches", None), nn.ModuleDict):
-        parallel = list(mod.branches.values())
-    if parallel is None:
-        raise ValueError(
-            f"receptive_field does not know how {type(mod).__name__} moves a window; pass a "
-            "stack of convs, pools, ConvBNActs, Sequentials and Inception blocks, or a list of "
-            "(kernel, stride) pairs"
-        )
-    # Parallel branches see the input side by side: the block's window is the widest one.
-    # (The 1x1 projection of an Inception-ResNet block and its shortcut add nothing.)
-    ends = [_rf_module(m, r, j) for m in parallel]
-    return (
-        tuple(max(e[0][i] for e in ends) for i in range(2)),
-        tuple(max(e[1][i] for e in ends) for i in range(2)),
-    )
-
-
-def receptive_field(layers: nn.Module | Sequence[Any]) -> ReceptiveField:
-    """Receptive field of a stack of convs and pools, from input to output.
-
-    `layers` is a module (a conv, pool, `ConvBNAct`, `nn.Sequential`, or an Inception block, whose
-    window is its widest branch's) or a list of layers, each a module or a `(kernel, stride)`
-    pair, where `kernel` is an int or an (kh, kw) pair; a bare int means stride 1. Examples:
-    one 5x5 conv: [5] -> 5x5; two 3x3 convs: [3, 3] -> 5x5; 1x7 then 7x1:
-    [((1, 7), 1), ((7, 1), 1)] -> 7x7 (a bare (1, 7) would mean kernel 1, stride 7).
-    Padding does not change the window. Returns `ReceptiveField(size=(h, w), jump=(h, w))`.
-    """
-    items = [layers] if isinstance(layers, nn.Module) else layers
-    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-        raise ValueError(  # noqa: TRY004 (a ValueError for every bad argument)
-            f"layers must be an nn.Module or a list of (kernel, stride) pairs, got {layers!r}"
-        )
-    r, j = (1, 1), (1, 1)
-    for item in items:
-        if isinstance(item, nn.Module):
-            r, j = _rf_module(item, r, j)
-        elif isinstance(item, int) and not isinstance(item, bool):
-            r, j = _rf_window(r, j, _pair_of(item, "kernel"), (1, 1))
-        elif isinstance(item, Sequence) and len(item) == 2:
-            r, j = _rf_window(r, j, _pair_of(item[0], "kernel"), _pair_of(item[1], "stride"))
-        else:
-            raise ValueError(
-                f"each layer must be an nn.Module, a kernel size or a (kernel, stride) pair, "
-                f"got {item!r}"
-            )
-    return ReceptiveField(r, j)
+    return CostTable(rows, _total(trace, count_params(block)), title)

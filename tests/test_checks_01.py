@@ -44,7 +44,7 @@ def test_naive_forward_leaves_the_global_random_stream_alone():
     [
         (lambda m, x: None, "must return a tensor"),
         (lambda m, x: torch.cat(branches(m, x)[:3], dim=1), "missing the pool branch"),
-        (lambda m, x: torch.cat(branches(m, x), dim=2), "forward raised RuntimeError.*dim=1"),
+        (lambda m, x: torch.cat(branches(m, x), dim=2), "forward failed.*dim=1.*RuntimeError"),
         (
             lambda m, x: torch.cat([m.conv1x1(x), *branches(m, x)[1:]], dim=1),
             "1x1 conv branch is missing its ReLU",
@@ -112,3 +112,11 @@ def test_naive_counts_accepts_the_hand_count(capsys):
 def test_naive_counts_hints(channels, params, hint):
     with pytest.raises(AssertionError, match=hint):
         checks.naive_counts(channels, params, **CFG)
+
+
+def test_naive_forward_lets_the_student_stub_through():
+    def stub(m, x):
+        raise NotImplementedError("Exercise 1: run the four branches")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.naive_forward(make_naive(stub))

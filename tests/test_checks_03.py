@@ -48,7 +48,7 @@ def test_auxiliary_training_leaves_the_global_random_stream_alone():
         (lambda o, y: sum(ce(o, y)), "small weight"),
         (lambda o, y: 0.3 * sum(ce(o, y)), "main head keeps weight 1"),
         (lambda o, y: ce(o, y)[0] + 0.3 * (ce(o, y)[1] + ce(o, y)[2]) / 2, "don't average"),
-        (lambda o, y: ce(o, y)[0] + 0.4 * (ce(o, y)[1] + ce(o, y)[2]), "cross_entropy"),
+        (lambda o, y: ce(o, y)[0] + 0.4 * (ce(o, y)[1] + ce(o, y)[2]), "weight the paper gives"),
         (
             lambda o, y: (
                 F.cross_entropy(o[0], y)
@@ -103,7 +103,7 @@ def test_head_params_accepts_the_solution(capsys):
         (lambda c, h, w, k: float(right_fc(c, h, w, k)), right_gap, "return an int"),
         (lambda c, h, w, k: c * h * w * k, right_gap, "but not the biases: a Linear"),
         (lambda c, h, w, k: c * k + k, right_gap, "every position"),
-        (lambda c, h, w, k: c * h * w * k + c, right_gap, "what is n_in"),
+        (lambda c, h, w, k: c * h * w * k + c, right_gap, "after flattening the map"),
         (right_fc, lambda c, k: c * k, "but not the biases of the Linear"),
         (right_fc, lambda c, k: right_fc(c, 7, 7, k), "no longer depends on the grid size"),
         (right_fc, lambda c, k: 0, "pooling itself has no parameters"),
@@ -117,3 +117,57 @@ def test_head_params_hints_at_wrong_counts(fc, gap, hint):
 def test_a_non_module_head_is_reported_not_crashed():
     with pytest.raises(AssertionError, match="should be a module"):
         checks.auxiliary_training(nn.Linear(2, 2).weight, None, right_loss)
+
+
+# --------------------------------------------------------------------------- the paper's aux head
+# GoogLeNet paper (Szegedy et al. 2014), section 5: 5x5 average pool with stride 3, 1x1 conv with
+# 128 filters + ReLU, FC with 1024 units + ReLU, dropout 0.7, linear softmax classifier.
+def paper_head(in_ch, pool=None, conv_ch=128, hidden=1024, p=0.7):
+    return nn.Sequential(
+        pool if pool is not None else nn.AvgPool2d(5, stride=3),
+        nn.Conv2d(in_ch, conv_ch, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(conv_ch * 16, hidden),
+        nn.ReLU(),
+        nn.Dropout(p),
+        nn.Linear(hidden, 1000),
+    )
+
+
+def test_auxiliary_training_accepts_a_hand_built_paper_head(capsys):
+    checks.auxiliary_training(paper_head(512), paper_head(528), right_loss)
+    assert "Correct" in capsys.readouterr().out
+
+
+def gap_linear(in_ch):
+    """The shortcut the issue found accepted: global pooling + one linear layer, (N, 1000)."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_ch, 1000))
+
+
+@pytest.mark.parametrize(
+    ("make_head", "hint"),
+    [
+        (gap_linear, "average pooling: a fixed 5x5 window with stride 3"),
+        (lambda c: paper_head(c, pool=nn.AdaptiveAvgPool2d(4)), "a fixed 5x5 window"),
+        (lambda c: paper_head(c, pool=nn.MaxPool2d(5, stride=3)), "average pooling"),
+        (lambda c: paper_head(c, conv_ch=64), "1x1 convolution reduces the channels"),
+        (lambda c: paper_head(c, hidden=512), "1024 units"),
+        (lambda c: paper_head(c, p=0.5), "dropout 0.7"),
+        (
+            lambda c: nn.Sequential(*paper_head(c)[:6], *paper_head(c)[7:]),
+            "dropout 0.7",
+        ),
+    ],
+)
+def test_auxiliary_training_rejects_heads_that_are_not_the_papers(make_head, hint):
+    with pytest.raises(AssertionError, match="Hint: .*" + hint):
+        checks.auxiliary_training(make_head(512), make_head(528), right_loss)
+
+
+def test_auxiliary_training_lets_the_student_stub_through():
+    def stub(outputs, labels):
+        raise NotImplementedError("Exercise 1: write googlenet_loss")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.auxiliary_training(*heads(), stub)

@@ -6,6 +6,7 @@ from torch import nn
 
 from inception_lab import blocks, checks
 from inception_lab.blocks import ConvBNAct
+from inception_lab.checks.lesson04 import _receptive_field
 
 
 def right_pair(in_ch, out_ch):
@@ -77,10 +78,10 @@ def test_factorized_7x7_hints_at_a_wrong_pair(make_pair, hint):
 
 def test_receptive_field_probe_measures_windows():
     # Independent of the probe's own logic: kernel sizes of stride-1 stacks add up (k1 + k2 - 1).
-    assert checks._receptive_field(right_pair(3, 4), 3) == (7, 7)
+    assert _receptive_field(right_pair(3, 4), 3) == (7, 7)
     two_3x3 = nn.Sequential(ConvBNAct(3, 4, 3), ConvBNAct(4, 4, 3))
-    assert checks._receptive_field(two_3x3, 3) == (5, 5)
-    assert checks._receptive_field(ConvBNAct(3, 4, (1, 7)), 3) == (1, 7)
+    assert _receptive_field(two_3x3, 3) == (5, 5)
+    assert _receptive_field(ConvBNAct(3, 4, (1, 7)), 3) == (1, 7)
 
 
 IN, OUT = (2, 288, 35, 35), (2, 768, 17, 17)
@@ -119,9 +120,87 @@ class PoolThenConv(nn.Module):
         (blocks.GridReduction(192, {"b": [(576, 3)]}), "its in_ch must be 288"),
         (v3_reduction(padding=1), "from 35x35 to 17x17"),
         (v3_reduction(widths=(384, 64)), "outputs 736 channels, 768 were asked for"),
-        (PoolThenConv(), "stride-2 conv branches side by side"),
+        (PoolThenConv(), "reach the output as it is"),
     ],
 )
 def test_grid_reduction_hints_at_a_wrong_block(block, hint):
     with pytest.raises(AssertionError, match=hint):
         checks.grid_reduction(block, IN, OUT)
+
+
+# Blocks that the issue found accepted: every one holds a stride-2 pool and a stride-2 conv
+# and maps (2, 288, 35, 35) to (2, 768, 17, 17), but does not reduce the grid in parallel.
+class UnusedPool(nn.Module):
+    """Declares the pool of v3's Figure 10 but never calls it: three conv branches only."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.a = ConvBNAct(288, 384, 3, stride=2, padding=0)
+        self.b = ConvBNAct(288, 384, 3, stride=2, padding=0)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], dim=1)
+
+
+class PoolThenStridedConv(nn.Module):
+    """A (stride-1) pool, then a stride-2 conv, in series; the stride-2 pool is never called."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.smooth = nn.MaxPool2d(3, stride=1, padding=1)
+        self.conv = ConvBNAct(288, 768, 3, stride=2, padding=0)
+
+    def forward(self, x):
+        return self.conv(self.smooth(x))
+
+
+class PooledConvBranch(nn.Module):
+    """Pool on the input and concatenated, but the conv branch convolves the POOLED map."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.conv = ConvBNAct(288, 480, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        pooled = self.pool(x)  # 17x17
+        return torch.cat([self.conv(nn.functional.pad(pooled, (0, 16, 0, 16))), pooled], dim=1)
+
+
+class ConvThenPool(nn.Module):
+    """Full-resolution conv (stride 1), then the stride-2 pool: the pool does not see x."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = ConvBNAct(288, 768, 3)
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.strided = ConvBNAct(288, 768, 3, stride=2)  # declared, never called
+
+    def forward(self, x):
+        return self.pool(self.conv(x))
+
+
+@pytest.mark.parametrize(
+    ("block", "hint"),
+    [
+        (UnusedPool(), "never runs a stride-2 pool"),
+        (PoolThenStridedConv(), "never runs a stride-2 pool"),
+        (PooledConvBranch(), "halve the grid themselves"),
+        (ConvThenPool(), "run on the block's own 35x35 input"),
+    ],
+)
+def test_grid_reduction_rejects_blocks_that_do_not_reduce_in_parallel(block, hint, capsys):
+    with pytest.raises(AssertionError, match="Hint: .*" + hint):
+        checks.grid_reduction(block, IN, OUT)
+    assert "in parallel" not in capsys.readouterr().out
+
+
+def test_grid_reduction_lets_the_student_stub_through():
+    class Stub(nn.Module):
+        def forward(self, x):
+            raise NotImplementedError("Exercise 2: build reduction")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        checks.grid_reduction(Stub(), IN, OUT)

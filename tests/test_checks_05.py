@@ -61,7 +61,7 @@ def test_correct_answer_passes(capsys):
     [
         ({"stats_dims": (0, 1, 2, 3)}, "one mean and one variance per channel"),
         ({"unbiased_norm": True}, "biased batch variance"),
-        ({"eps_inside": False}, "inside the square root"),
+        ({"eps_inside": False}, "under the square root"),
         ({"affine": False}, "scale by `weight` and shift by `bias`"),
         ({"in_place": False}, "in place"),
         ({"swap_momentum": True}, "weight of the NEW batch statistic"),
@@ -98,3 +98,44 @@ def test_check_leaves_global_random_stream_alone():
     torch.manual_seed(123)
     checks.batch_norm_forward(make_batch_norm())
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_pytorchs_batch_norm_is_rejected():
+    """The exercise is to write batch norm: F.batch_norm gives the right numbers, so the check
+    makes it raise while the learner's function runs."""
+
+    def one_liner(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        return torch.nn.functional.batch_norm(
+            x, running_mean, running_var, weight, bias, training, momentum, eps
+        )
+
+    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+        checks.batch_norm_forward(one_liner)
+
+
+def test_a_batchnorm2d_module_is_rejected():
+    def via_module(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        bn = torch.nn.BatchNorm2d(x.shape[1], eps=eps, momentum=momentum).train(training)
+        bn.running_mean, bn.running_var = running_mean, running_var
+        with torch.no_grad():
+            bn.weight.copy_(weight)
+            bn.bias.copy_(bias)
+        return bn(x)
+
+    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+        checks.batch_norm_forward(via_module)
+
+
+def test_batch_norm_is_restored_after_the_check():
+    with pytest.raises(AssertionError):
+        checks.batch_norm_forward(lambda x, *a: torch.nn.functional.batch_norm(x, *a[:2]))
+    x = torch.randn(4, 3, 2, 2)
+    assert torch.nn.BatchNorm2d(3)(x).shape == x.shape
+
+
+def test_student_stub_passes_through():
+    def stub(*args):
+        raise NotImplementedError("Exercise 1: normalize x per channel")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.batch_norm_forward(stub)

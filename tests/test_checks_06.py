@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from inception_lab import checks, viz
+from inception_lab import checks, metrics, viz
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -49,7 +49,7 @@ WRONG_LOSSES = {
     ),
     "raw logits": (
         lambda z, y, e: -(_targets(y, z.shape[1], e) * z).sum(1).mean(),
-        "use log-probabilities",
+        "with log-probabilities",
     ),
     "softmax over batch": (
         lambda z, y, e: -(_targets(y, z.shape[1], e) * z.log_softmax(0)).sum(1).mean(),
@@ -64,7 +64,7 @@ WRONG_LOSSES = {
         "stay finite",
     ),
     "not a tensor": (lambda z, y, e: smoothed_ce(z, y, e).item(), "return a torch tensor"),
-    "something else": (lambda z, y, e: smoothed_ce(z, y, e) + 0.5, "build targets q"),
+    "something else": (lambda z, y, e: smoothed_ce(z, y, e) + 0.5, "check the smoothed targets"),
 }
 
 
@@ -139,3 +139,61 @@ def test_calibration_error_wrong_answers_get_a_hint(mistake):
     fn, hint = WRONG_ECES[mistake]
     with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
         checks.calibration_error(fn)
+
+
+# --------------------------------------------------------------------------- shortcuts and edges
+@pytest.mark.parametrize(
+    "one_liner",
+    [
+        lambda z, y, e: F.cross_entropy(z, y, label_smoothing=e),
+        lambda z, y, e: torch.nn.CrossEntropyLoss(label_smoothing=e)(z, y),
+    ],
+)
+def test_smoothed_loss_rejects_the_library_one_liner(one_liner):
+    """label_smoothing=eps gives the right numbers; the exercise is to build the targets."""
+    with pytest.raises(AssertionError, match="Hint: this exercise is to smooth the targets"):
+        checks.smoothed_loss(one_liner)
+
+
+def test_smoothed_loss_accepts_plain_cross_entropy_plus_the_uniform_term(capsys):
+    """Not a shortcut: (1 - eps) * CE + eps * mean over classes of -log p is the same loss."""
+
+    def mixture(z, y, e):
+        return (1 - e) * F.cross_entropy(z, y) - e * z.log_softmax(1).mean(1).mean()
+
+    checks.smoothed_loss(mixture)
+    assert "Correct" in capsys.readouterr().out
+    assert F.cross_entropy(torch.zeros(1, 3), torch.tensor([0]), label_smoothing=0.1) > 0
+
+
+def _left_closed(probs, labels, n_bins=10):
+    """ECE with bins [lo, hi): a confidence on an edge goes one bin up, and 1.0 nowhere."""
+    confidence, predicted = probs.max(dim=1)
+    correct = (predicted == labels).float()
+    total = 0.0
+    for b in range(n_bins):
+        in_bin = (confidence >= b / n_bins) & (confidence < (b + 1) / n_bins)
+        if in_bin.any():
+            gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
+            total += in_bin.float().mean().item() * gap
+    return total
+
+
+def test_calibration_error_tests_confidences_on_bin_edges():
+    with pytest.raises(AssertionError, match=r"Hint: .*belongs to the bin BELOW it"):
+        checks.calibration_error(_left_closed)
+
+
+def test_calibration_bins_put_edges_in_the_lower_bin():
+    # 4 bins (0, .25], (.25, .5], (.5, .75], (.75, 1]: 0.5 -> bin 1, 0.75 -> bin 2, 1.0 -> bin 3.
+    probs = torch.tensor([[0.5, 0.3, 0.2], [0.75, 0.25, 0.0], [1.0, 0.0, 0.0]])
+    stats = metrics.calibration_bins(probs, torch.tensor([0, 0, 0]), n_bins=4)
+    assert stats["count"].tolist() == [0, 1, 1, 1]
+
+
+def test_calibration_error_lets_the_student_stub_through():
+    def stub(probs, labels, n_bins=10):
+        raise NotImplementedError("Exercise 2: bin the predictions")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        checks.calibration_error(stub)

@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from inception_lab import checks
+from inception_lab import checks, models, train
+from inception_lab.checks.lesson07 import _residual_reference_block
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -26,7 +27,7 @@ def test_scaled_residual_correct_answer_passes(capsys):
 
 def test_reference_block_is_the_formula():
     # The check's reference: y = ReLU(x + scale * project(concat(branches(x)))), by hand.
-    block = checks._residual_reference_block(0.3)
+    block = _residual_reference_block(0.3)
     x = torch.randn(2, 6, 5, 5)
     with torch.no_grad():
         by_hand = scaled_residual(x, list(block.branches.values()), block.project, 0.3)
@@ -63,7 +64,7 @@ WRONG_FORWARDS = {
     ),
     "sum instead of concat": (
         lambda x, b, p, s: torch.relu(x + s * p(sum(br(x)[:, :4] for br in b))),
-        "torch.cat their outputs along dim=1",
+        "join their outputs along the channels",
     ),
     "wrong shape": (
         lambda x, b, p, s: torch.cat([br(x) for br in b], dim=1),
@@ -104,14 +105,30 @@ def test_scaled_residual_check_leaves_the_random_stream_alone():
 # random images, a high constant learning rate): quick, and with a boundary between candidates.
 TINY_MODEL = {"depth": (0, 0, 6), "width": 0.25, "bn": False}
 TINY_FIT = {"lr": 0.5, "schedule": None, "seed": 0, "progress": False}
-TINY_CANDIDATES = [1.0, 0.5, 0.3, 0.2]
+TINY_CANDIDATES = [1.0, 0.5, 0.3, 0.2, 0.1]
+
+
+def find_largest_stable(candidates, model_kwargs, fit_kwargs, batches, seed):
+    """The lesson's sweep, as the learner writes it."""
+    for scale in sorted(candidates, reverse=True):
+        torch.manual_seed(seed)
+        model = models.mini_inception_resnet(scale=scale, **model_kwargs)
+        try:
+            train.fit(model, (batches, None), 1, **fit_kwargs)
+        except train.TrainingDiverged:
+            continue
+        return scale
+    return None
+
+
+def find_smallest_stable(candidates, model_kwargs, fit_kwargs, batches, seed):
+    """A wrong sweep: from the smallest up, so it stops at the first (smallest) stable scale."""
+    return find_largest_stable(sorted(candidates)[:1], model_kwargs, fit_kwargs, batches, seed)
 
 
 @pytest.fixture(scope="module")
 def tiny_sweep():
     """The batches, and whether each candidate diverges, found by a plain loop over train.fit."""
-    from inception_lab import models, train
-
     g = torch.Generator().manual_seed(0)
     batches = [
         (torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g))
@@ -134,42 +151,62 @@ def _largest_stable(diverged):
 
 
 def test_tiny_setting_has_a_boundary(tiny_sweep):
-    # Otherwise the tests below could not tell a right answer from a wrong one.
+    # Otherwise the tests below could not tell a right answer from a wrong one; a stable scale
+    # below the answer lets the check's second sweep (without the answer) move the limit down.
     _, diverged = tiny_sweep
-    assert diverged[1.0] and not diverged[0.2]
+    assert diverged[1.0] and not diverged[0.1]
     best = _largest_stable(diverged)
     assert all(diverged[s] for s in TINY_CANDIDATES if s > best)
+    assert best > min(TINY_CANDIDATES)
 
 
-def check(answer, batches):
-    checks.largest_stable_scale(answer, TINY_CANDIDATES, TINY_MODEL, TINY_FIT, batches, 0)
+def check(find, batches):
+    checks.largest_stable_scale(find, TINY_CANDIDATES, TINY_MODEL, TINY_FIT, batches, 0)
 
 
-def test_largest_stable_scale_right_answer_passes(tiny_sweep, capsys):
+def test_largest_stable_scale_right_sweep_passes(tiny_sweep, capsys):
     batches, diverged = tiny_sweep
-    check(_largest_stable(diverged), batches)
-    assert "Correct" in capsys.readouterr().out
+    check(find_largest_stable, batches)
+    out = capsys.readouterr().out
+    assert out.startswith("Correct") and f"scale {_largest_stable(diverged)}" in out
+
+
+def test_largest_stable_scale_rejects_a_typed_number(tiny_sweep):
+    """The issue's shortcut: the number printed above the exercise, typed in."""
+    batches, diverged = tiny_sweep
+    best = _largest_stable(diverged)
+    with pytest.raises(AssertionError, match="Hint: .*pass your sweep function itself"):
+        check(best, batches)
+    with pytest.raises(AssertionError, match="Hint: .*not one of them"):
+        check(lambda *args: best, batches)  # a "sweep" that returns the typed number
 
 
 def test_largest_stable_scale_too_large_gets_a_hint(tiny_sweep):
     batches, diverged = tiny_sweep
     too_large = min(s for s in TINY_CANDIDATES if s > _largest_stable(diverged))
     with pytest.raises(AssertionError, match="Hint: .*diverges: training raises"):
-        check(too_large, batches)
+        check(lambda c, *args: too_large if too_large in c else max(c), batches)
 
 
-def test_largest_stable_scale_too_small_gets_a_hint(tiny_sweep):
-    batches, diverged = tiny_sweep
-    too_small = max(s for s in TINY_CANDIDATES if s < _largest_stable(diverged))
+def test_largest_stable_scale_ascending_sweep_gets_a_hint(tiny_sweep):
+    batches, _ = tiny_sweep
     with pytest.raises(AssertionError, match="Hint: .*also trains without diverging"):
-        check(too_small, batches)
+        check(find_smallest_stable, batches)
 
 
 @pytest.mark.parametrize(
     ("answer", "hint"),
-    [(None, "still None"), ("0.3", "should be a number"), (0.25, "one of the candidates")],
+    [(None, "returned None"), ("0.3", "should return a number")],
 )
 def test_largest_stable_scale_bad_answers_get_a_hint(tiny_sweep, answer, hint):
     batches, _ = tiny_sweep
     with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
-        check(answer, batches)
+        check(lambda *args: answer, batches)
+
+
+def test_largest_stable_scale_lets_the_student_stub_through(tiny_sweep):
+    def stub(*args):
+        raise NotImplementedError("Exercise 2: try the candidate scales")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        check(stub, tiny_sweep[0])

@@ -54,7 +54,7 @@ def test_throughput_wrong_answers_get_their_hint(mistake):
 
 
 def test_throughput_unknown_mistake_gets_the_general_hint():
-    with pytest.raises(AssertionError, match=r"Hint: .*images/s = world_size \* batch_size"):
+    with pytest.raises(AssertionError, match=r"Hint: .*count every image that every process"):
         checks.throughput(lambda t, b, w, n: 1.1 * images_per_second(t, b, w, n))
 
 
@@ -83,17 +83,17 @@ def _ramp(step, warmup):
 
 
 WRONG_LR = {
-    "not scaled": (lambda s, b, lr, b0, w: lr, "multiply base_lr by"),
+    "not scaled": (lambda s, b, lr, b0, w: lr, "scale the learning rate with the batch size"),
     "inverse": (
         lambda s, b, lr, b0, w: scaled_learning_rate(s, b0 * b0 / b, lr, b0, w),
         "a LARGER batch gets a LARGER learning rate",
     ),
     "square root": (
         lambda s, b, lr, b0, w: scaled_learning_rate(s, b0 * (b / b0) ** 0.5, lr, b0, w),
-        "not by its square root",
+        "not with its square root",
     ),
     "ramp from zero": (lambda s, b, lr, b0, w: lr * b / b0 * _ramp(s, w), "not at 0"),
-    "no warmup": (lambda s, b, lr, b0, w: lr * b / b0, "ramp linearly from base_lr"),
+    "no warmup": (lambda s, b, lr, b0, w: lr * b / b0, "ramp up to the scaled rate gradually"),
     "ramps forever": (
         lambda s, b, lr, b0, w: lr + (lr * b / b0 - lr) * (s / w if w else 1),
         "do not keep ramping",
@@ -119,3 +119,23 @@ def test_scaled_lr_wrong_answers_get_their_hint(mistake):
 def test_scaled_lr_unknown_mistake_gets_the_general_hint():
     with pytest.raises(AssertionError, match="Hint: .*interpolate linearly"):
         checks.scaled_lr(lambda s, b, lr, b0, w: 0.9 * scaled_learning_rate(s, b, lr, b0, w))
+
+
+def test_hints_do_not_spell_out_the_formula():
+    """A hint points to the idea; the full formula is the exercise."""
+    with pytest.raises(AssertionError) as err:
+        checks.throughput(lambda t, b, w, n: 1.1 * images_per_second(t, b, w, n))
+    assert "world_size * batch_size" not in str(err.value)
+    with pytest.raises(AssertionError) as err:
+        checks.scaled_lr(lambda s, b, lr, b0, w: 0.9 * scaled_learning_rate(s, b, lr, b0, w))
+    assert "base_lr * batch_size / base_batch" not in str(err.value)
+
+
+def test_student_stubs_pass_through():
+    def stub(*args):
+        raise NotImplementedError("Exercise 1: return the number of images")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.throughput(stub)
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.scaled_lr(stub)

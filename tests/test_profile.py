@@ -1,4 +1,5 @@
-"""Counting must be exact: hand formulas, the REFERENCE.md worked examples, torchvision."""
+"""Counting must be exact: hand formulas, the GoogLeNet paper's Table 1 (Szegedy et al. 2014),
+and torchvision's models (their documented GFLOPS are MACs)."""
 
 import pytest
 import torch
@@ -89,7 +90,10 @@ def test_functional_ops_are_counted():
     assert count_macs(Functional(), (3, 12, 12)) == conv_macs(3, 6, 5, 1, 0, 1, 12, 12)
 
 
-# --------------------------------------------------------------------------- REFERENCE.md
+# --------------------------------------------------------------------------- worked examples
+# The 1x1-reduction examples on inception 3a's 28x28x192 input (GoogLeNet paper, section 5 and
+# Table 1: 3x3 reduce 96, 5x5 reduce 16), computed by hand: weights = k*k*in*out, MACs =
+# weights * 28 * 28.
 def test_reference_worked_examples():
     def stack(*convs):  # paper convs: no BN, so each conv has a bias that weights leave out
         return nn.Sequential(*[B.ConvBNAct(i, o, k, bn=False) for i, o, k in convs])
@@ -119,7 +123,9 @@ def test_reference_examples_as_branches():
     assert count_weights(block.branches["branch5x5"]) == 15_872
 
 
-# Weights (no biases) and MACs per row of the paper's Table 1, from REFERENCE.md.
+# Weights (no biases) and MACs per row of the GoogLeNet paper's Table 1 (Szegedy et al. 2014),
+# computed from the table's channel columns (k*k*in*out per conv; MACs = weights * H * W). The
+# paper's own params/ops columns round these and differ on a few rows (conv1, 4c, 5a, 5b).
 PAPER_TABLE = {
     "conv1": (9_408, 118.0),
     "inception3a": (163_328, 128.0),
@@ -151,7 +157,9 @@ def test_paper_googlenet_matches_reference_table():
 
 
 def test_torchvision_googlenet_macs():
-    # Real arithmetic on the CPU once; the meta device must give the same count.
+    # torchvision.models.googlenet: 6,624,904 parameters without aux heads, and its documented
+    # 1.498 "GFLOPS", which are MACs. Real arithmetic on the CPU once; the meta device must
+    # give the same count.
     tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
     assert count_macs(tv, (3, 224, 224)) == 1_498_376_192
     assert count_params(tv) == 6_624_904
@@ -161,6 +169,8 @@ def test_torchvision_googlenet_macs():
 
 
 def test_torchvision_inception_v3_macs():
+    # torchvision.models.inception_v3: documented 5.713 "GFLOPS" (MACs), 23,834,568 parameters
+    # without the aux head.
     tv = meta(torchvision.models.inception_v3, weights=None, aux_logits=False, init_weights=False)
     assert count_macs(tv, (3, 299, 299)) == 5_713_216_096
     assert count_flops(tv, (3, 299, 299)) == 2 * 5_713_216_096

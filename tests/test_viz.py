@@ -240,7 +240,7 @@ def test_plot_history_one_run():
     np.testing.assert_allclose(ax_loss.lines[0].get_ydata(), [2, 1, 2 / 3, 0.5])
     np.testing.assert_allclose(ax_acc.lines[1].get_xdata(), [1, 2, 3, 4])
     assert ax_acc.yaxis.get_major_formatter()(0.5, 0) == "50%"
-    fig = render(history.plot(metrics=("lr",)))  # History.plot is this function
+    fig = render(viz.plot_history(history.records, metrics=("lr",)))  # records work too
     assert fig.axes[0].get_ylabel() == "learning rate"
 
 
@@ -390,3 +390,39 @@ def test_plot_history_keeps_curves_readable_when_the_loss_exploded():
     assert marker.get_xdata()[0] == pytest.approx(4 / 32)
     assert low <= marker.get_ydata()[0] <= high
     assert any(t.get_text() == "loss 1.7e+20" for t in ax_loss.texts)
+
+
+def test_plot_history_rejects_what_is_not_a_run():
+    with pytest.raises(ValueError, match="list of per-epoch record dicts"):
+        viz.plot_history([1, 2, 3])
+    with pytest.raises(ValueError, match="for 'a'"):
+        viz.plot_history({"a": "not a run"})
+
+
+# --------------------------------------------------------------------------- pictures of the data
+def test_show_batch_draws_a_labelled_grid():
+    images = torch.randint(0, 256, (5, 3, 8, 8), dtype=torch.uint8)
+    fig = render(
+        viz.show_batch(
+            images, [0, 1, 2, 1, 0], ["a", "b", "c"], predictions=[0, 1, 0, 1, 0], ncols=3
+        )
+    )
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["a / a", "b / b", "c / a", "b / b", "a / a"]
+    wrong = next(ax for ax in fig.axes if ax.get_title() == "c / a")
+    assert wrong.title.get_color() == "red"
+    with pytest.raises(ValueError, match="images must be a tensor"):
+        viz.show_batch(torch.zeros(2, 5, 4, 4))
+
+
+def test_show_batch_and_show_scales_keep_their_signatures():
+    """`data.show_batch` / `data.show_scales` re-export these: same parameters as before."""
+    import inspect
+
+    expected = {
+        "show_batch": ["images", "labels", "class_names", "predictions", "mean", "std", "ncols",
+                       "max_images", "title"],
+        "show_scales": ["dataset", "label", "per_scale"],
+    }  # fmt: skip
+    for name, params in expected.items():
+        assert list(inspect.signature(getattr(viz, name)).parameters) == params

@@ -25,14 +25,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from inception_lab._io import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "### BEGIN SOLUTION"
@@ -210,16 +210,9 @@ def student_edition(nb: nbformat.NotebookNode, where: str = "notebook") -> nbfor
 
 
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (`inception_lab._io.atomic_write`): readers never see half a notebook."""
+    text = nbformat.writes(nb)
+    atomic_write(path, text if text.endswith("\n") else text + "\n")
 
 
 def write_student_edition(notebooks: list[Path], out_dir: Path) -> list[tuple[Path, int]]:

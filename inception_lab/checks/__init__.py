@@ -1,0 +1,63 @@
+"""Feedback for the notebooks' exercises: one module per lesson.
+
+Each check prints a short pass message, or raises an AssertionError whose message is a hint:
+it says what to look at, never the answer. The checks compute the expected result independently
+(hand formulas, the library's reference implementation, PyTorch's own layers), and call the
+learner's code through `_common.call_learner`: the student edition's NotImplementedError reaches
+the learner as it is, any other error becomes the check's hint.
+
+A notebook calls `checks.<name>(...)` right after its exercise cell; every check is importable
+from here, e.g. `checks.batch_norm_forward`. To add a check for a lesson, write it in
+`lessonNN.py`, export it below, and give it a test in `tests/test_checks_NN.py` that feeds it a
+wrong answer and expects its hint.
+"""
+
+from ._common import LibraryShortcut, call_learner, passed, require
+from .lesson01 import naive_counts, naive_forward
+from .lesson02 import conv_mac_formula, reduction_budget
+from .lesson03 import auxiliary_training, head_params
+from .lesson04 import factorized_7x7, grid_reduction
+from .lesson05 import batch_norm_forward
+from .lesson06 import calibration_error, smoothed_loss
+from .lesson07 import largest_stable_scale, scaled_residual_forward
+from .lesson08 import scaled_lr, throughput
+from .lesson09 import (
+    CAPSTONE_MARGIN,
+    CAPSTONE_MAX_MACS,
+    CAPSTONE_MAX_PARAMS,
+    CAPSTONE_SEEDS,
+    CAPSTONE_TRAINING,
+    capstone_budget,
+    capstone_challenge,
+    separable_conv_cost,
+)
+
+__all__ = [
+    "CAPSTONE_MARGIN",
+    "CAPSTONE_MAX_MACS",
+    "CAPSTONE_MAX_PARAMS",
+    "CAPSTONE_SEEDS",
+    "CAPSTONE_TRAINING",
+    "LibraryShortcut",
+    "auxiliary_training",
+    "batch_norm_forward",
+    "calibration_error",
+    "call_learner",
+    "capstone_budget",
+    "capstone_challenge",
+    "conv_mac_formula",
+    "factorized_7x7",
+    "grid_reduction",
+    "head_params",
+    "largest_stable_scale",
+    "naive_counts",
+    "naive_forward",
+    "passed",
+    "reduction_budget",
+    "require",
+    "scaled_lr",
+    "scaled_residual_forward",
+    "separable_conv_cost",
+    "smoothed_loss",
+    "throughput",
+]

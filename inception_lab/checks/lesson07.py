@@ -1,0 +1,205 @@
+"""Lesson 07 checks: scaled residual connections (Inception-ResNet, Szegedy et al. 2016).
+
+Exercise 1 writes the forward pass of a scaled residual block; the reference is
+`blocks.InceptionResNetBlock`. Exercise 2 writes the sweep that finds the largest residual scale
+that trains without diverging in the lesson's setting; the check runs the learner's sweep
+function on the lesson's candidates and on a second candidate list, and re-runs the setting
+itself for the scales that decide each answer, so a typed number cannot pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import blocks, models, train
+from ._common import call_learner, passed, private_rng, require
+
+
+def _residual_reference_block(scale: float) -> nn.Module:
+    """A small `blocks.InceptionResNetBlock` (6 channels; branches 4 and 5 wide, so that a wrong
+    concatenation order or a sum instead of a concatenation shows), in eval mode."""
+    spec = {"branch1x1": [(4, 1)], "branch3x3": [(3, 1), (5, 3)]}
+    return blocks.InceptionResNetBlock(6, spec, scale=scale).eval()
+
+
+def _diagnose_residual(out, x, block: nn.Module, scale: float) -> None:
+    """Name the typical mistake behind a wrong residual output (always raises)."""
+    branches = list(block.branches.values())
+    with torch.no_grad():
+        res = block.project(torch.cat([b(x) for b in branches], dim=1))
+        reordered = block.project(torch.cat([b(x) for b in reversed(branches)], dim=1))
+    mistakes = [
+        (x + scale * res, "the sum is right but the ReLU is missing."),
+        (x + torch.relu(scale * res), "apply the ReLU AFTER the addition, to the sum."),
+        (torch.relu(scale * (x + res)), "scale only the residual branch, not the shortcut x."),
+        (
+            torch.relu(scale * x + res),
+            ("the scale multiplies the projected branch output, not the input x."),
+        ),
+        (torch.relu(scale * res), "add the input x back (the shortcut) before the ReLU."),
+        (
+            torch.relu(x + scale * reordered),
+            ("concatenate the branch outputs in the order given by `branches`."),
+        ),
+    ]
+    if scale != 1.0:
+        mistakes.append((torch.relu(x + res), "multiply the projected branch output by `scale`."))
+    other = 0.2 if scale != 0.2 else 1.0
+    mistakes.append((torch.relu(x + other * res), "use the `scale` argument, not a fixed number."))
+    for wrong, hint in mistakes:
+        require(not torch.allclose(out, wrong, atol=1e-5), hint)
+    require(
+        False,
+        f"for scale={scale} the output differs from blocks.InceptionResNetBlock: go through "
+        "the steps of the exercise one by one (concatenate, project, scale, add, ReLU).",
+    )
+
+
+@private_rng(seed=7)
+def scaled_residual_forward(scaled_residual: Callable) -> None:
+    """Check `scaled_residual(x, branches, project, scale)` against `blocks.InceptionResNetBlock`.
+
+    x: (N, C, H, W); branches: the block's branches in concatenation order (a list of modules,
+    each (N, C, H, W) -> (N, C_i, H, W)); project: the linear 1x1 conv (N, sum C_i, H, W) ->
+    (N, C, H, W); scale: a float. Must return ReLU(x + scale * project(concat(branches(x)))).
+    """
+    ref_blocks = {s: _residual_reference_block(s) for s in (0.2, 1.0, 0.5)}
+    x = torch.randn(2, 6, 7, 7)  # negative values too, so a missing ReLU shows
+    for scale, block in ref_blocks.items():
+        with torch.no_grad():
+            out = call_learner(
+                scaled_residual, x.clone(), list(block.branches.values()), block.project, scale,
+                hint="run every branch on x and join their outputs along the channels BEFORE "
+                f"the projection: `project` expects {block.project.in_ch} channels, the sum of "
+                "the branch widths",
+            )  # fmt: skip
+            want = block(x)
+        require(
+            isinstance(out, torch.Tensor),
+            f"return a tensor, got {type(out).__name__} (a missing `return`?).",
+        )
+        require(
+            tuple(out.shape) == tuple(x.shape),
+            f"the output must have the input's shape {tuple(x.shape)} (so that blocks can be "
+            f"stacked), got {tuple(out.shape)}.",
+        )
+        if not torch.allclose(out, want, atol=1e-5):
+            _diagnose_residual(out, x, block, scale)
+    passed(
+        "your forward matches blocks.InceptionResNetBlock for scales 0.2, 1.0 and 0.5: "
+        "y = ReLU(x + scale * project(concat(branches(x))))."
+    )
+
+
+class _Setting:
+    """The lesson's sweep setting; `stable(scale)` trains once per scale and remembers it.
+
+    A scale is stable when `train.fit(model, (batches, None), 1, **fit_kwargs)` on
+    `models.mini_inception_resnet(scale=scale, **model_kwargs)`, built right after
+    `torch.manual_seed(seed)`, raises no `train.TrainingDiverged`.
+    """
+
+    def __init__(self, model_kwargs: dict, fit_kwargs: dict, batches: Sequence, seed: int):
+        self.model_kwargs, self.batches, self.seed = model_kwargs, batches, seed
+        self.fit_kwargs = {**fit_kwargs, "progress": False}
+        self.known: dict[float, bool] = {}
+
+    def stable(self, scale: float) -> bool:
+        if scale not in self.known:
+            with torch.random.fork_rng(devices=[]):  # leave the notebook's stream untouched
+                torch.manual_seed(self.seed)
+                model = models.mini_inception_resnet(scale=scale, **self.model_kwargs)
+                try:
+                    train.fit(model, (self.batches, None), 1, **self.fit_kwargs)
+                    self.known[scale] = True
+                except train.TrainingDiverged:
+                    self.known[scale] = False
+        return self.known[scale]
+
+
+def _run_sweep(find: Callable, candidates: list[float], setting: _Setting) -> Any:
+    """The learner's sweep on `candidates`, quietly and on its own random stream."""
+    with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
+        return call_learner(
+            find, list(candidates), setting.model_kwargs, dict(setting.fit_kwargs),
+            setting.batches, setting.seed,
+            hint=f"find_largest_stable failed on the candidates {sorted(candidates, reverse=True)}",
+        )  # fmt: skip
+
+
+def _check_answer(answer: Any, candidates: list[float], setting: _Setting) -> None:
+    """One answer of the learner's sweep against the setting, re-run by the check."""
+    options = sorted(candidates, reverse=True)
+    require(
+        answer is not None,
+        f"for the candidates {options} your function returned None: return the first scale "
+        "(going down from the largest candidate) whose training run does not raise "
+        "train.TrainingDiverged.",
+    )
+    require(
+        isinstance(answer, numbers.Real) and not isinstance(answer, bool),
+        f"your function should return a number (one of the candidate scales), got {answer!r}.",
+    )
+    require(
+        answer in options,
+        f"for the candidates {options} your function returned {answer!r}, which is not one of "
+        "them: try the candidates it is given, not a number found before.",
+    )
+    require(
+        setting.stable(answer),
+        f"with scale={answer} this setting diverges: training raises train.TrainingDiverged. "
+        "Build each model right after torch.manual_seed(seed) with the given settings, and "
+        "catch the exception to move on to the next, smaller scale.",
+    )
+    larger = [s for s in options if s > answer]
+    require(
+        not larger or not setting.stable(min(larger)),
+        f"for the candidates {options} your function returned {answer}, but {min(larger)}, "
+        "which is larger, also trains without diverging: look for the LARGEST stable scale, "
+        "trying the candidates from the largest down and stopping at the first that trains.",
+    )
+
+
+def largest_stable_scale(
+    find_largest_stable: Callable,
+    candidates: Sequence[float],
+    model_kwargs: dict,
+    fit_kwargs: dict,
+    batches: Sequence,
+    seed: int = 0,
+) -> None:
+    """Check the learner's sweep `find_largest_stable(candidates, model_kwargs, fit_kwargs,
+    batches, seed)` -> the largest scale in `candidates` that trains without diverging.
+
+    The setting: `models.mini_inception_resnet(scale=s, **model_kwargs)` built right after
+    `torch.manual_seed(seed)`, then `train.fit(model, (batches, None), 1, **fit_kwargs)`; a scale
+    is stable when no `train.TrainingDiverged` is raised. The check calls the function on
+    `candidates`, then again without the answer it gave (the right answer moves to a smaller
+    scale), and trains the scales that decide each answer itself.
+    """
+    require(
+        callable(find_largest_stable),
+        "pass your sweep function itself (find_largest_stable), not the number it returned: "
+        f"the check runs your sweep; got {find_largest_stable!r}",
+    )
+    setting = _Setting(model_kwargs, fit_kwargs, batches, seed)
+    answer = _run_sweep(find_largest_stable, list(candidates), setting)
+    _check_answer(answer, list(candidates), setting)
+    smaller = [s for s in candidates if s < answer]
+    if smaller:  # the same sweep without its answer: the limit must move down
+        rest = [s for s in candidates if s != answer]
+        second = _run_sweep(find_largest_stable, rest, setting)
+        _check_answer(second, rest, setting)
+    larger = [s for s in candidates if s > answer]
+    passed(
+        f"your sweep finds scale {answer} as the largest candidate that trains in this setting"
+        + (f" ({min(larger)} diverges)" if larger else " (it is the largest candidate)")
+        + (f", and {second} once {answer} is taken out." if smaller else ".")
+    )

@@ -1,0 +1,346 @@
+"""Cost figures: where the parameters and the multiply-adds of a block or a network live.
+
+Every function returns a matplotlib `Figure`; counts come from `inception_lab.profile`, and axes
+name their unit: parameters, or MACs (multiply-accumulates, 1 MAC = 2 FLOPs). The reference
+points of the cost map are torchvision's models, counted live on the meta device.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from torch import nn
+
+from .. import profile
+from ..costtable import hwc as _hwc
+
+# --------------------------------------------------------------------------- number formats
+_SCALES = ((1e9, "billions", "G"), (1e6, "millions", "M"), (1e3, "thousands", "K"))
+
+
+def _short(value: float) -> str:
+    """12_443_648 -> "12.4M"; 165_888 -> "166K"; 32 -> "32" (for bar labels)."""
+    for div, _, suffix in _SCALES:
+        if abs(value) >= div:
+            m = value / div
+            return (f"{m:.3g}" if m < 100 else f"{m:.0f}") + suffix
+    return f"{value:,.0f}"
+
+
+def _count_axis(axis, values: Sequence[float], what: str) -> None:
+    """Label an axis of counts in a readable scale: "MACs per image (millions)", ticks "1,500"."""
+    top = max((abs(v) for v in values), default=0)
+    div, word = next(((d, w) for d, w, _ in _SCALES if top >= 10 * d), (1, ""))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v / div:,.4g}"))
+    axis.set_label_text(f"{what} ({word})" if word else what)
+
+
+def _log_count_axis(axis, what: str) -> None:
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+    axis.set_label_text(f"{what} (log scale; K = thousand, M = million, G = billion)")
+
+
+# --------------------------------------------------------------------------- cost figures
+def plot_branch_costs(
+    block_a: nn.Module,
+    block_b: nn.Module | None,
+    input_size: Sequence[int],
+    labels: Sequence[str] | None = None,
+) -> Figure:
+    """Parameters and MACs per branch of two blocks side by side (e.g. naive versus reduced).
+
+    Both blocks run on the same input of `input_size` (C, H, W); `block_b=None` shows one block.
+    Left: parameters per branch; right: MACs per image per branch; one bar per branch and block,
+    labelled with its value. The legend gives each block's total.
+    """
+    blocks = [b for b in (block_a, block_b) if b is not None]
+    if labels is None:
+        labels = [type(b).__name__ for b in blocks]
+        if len(set(labels)) < len(labels):
+            labels = [f"{name} {i + 1}" for i, name in enumerate(labels)]
+    labels = list(labels)
+    if len(labels) != len(blocks):
+        raise ValueError(f"need one label per block ({len(blocks)}), got {labels!r}")
+    tables = [profile.branch_costs(b, input_size) for b in blocks]
+    names = list(dict.fromkeys(n for t in tables for n in t.names))  # union, in order
+    x = np.arange(len(names))
+    width = 0.8 / len(tables)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for ax, key, what in zip(axes, ("params", "macs"), ("parameters", "MACs per image")):
+        for i, (table, label) in enumerate(zip(tables, labels, strict=True)):
+            xs = [x[names.index(n)] + (i - (len(tables) - 1) / 2) * width for n in table.names]
+            values = [row[key] for row in table]
+            bars = ax.bar(xs, values, width, label=f"{label}: {_short(table.total[key])} total")
+            ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
+        ax.set_xticks(x, names, rotation=20, ha="right")
+        ax.set_xlabel("branch")
+        _count_axis(ax.yaxis, [r[key] for t in tables for r in t], what)
+        ax.set_title(f"{what.split()[0]} per branch")
+        ax.margins(y=0.15)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Cost per branch on a {_hwc(input_size)} input: " + " vs ".join(labels))
+    return fig
+
+
+def plot_layer_costs(model: nn.Module, input_size: Sequence[int]) -> Figure:
+    """Where do the parameters and the MACs of a model live? One bar per layer (child module).
+
+    Two horizontal bar charts sharing the layer axis (first layer at the top): parameters, and
+    MACs per image, each bar labelled with its share of the total. From `profile.cost_table`.
+    """
+    table = profile.cost_table(model, input_size)
+    names = table.names
+    y = np.arange(len(names))
+    fig, axes = plt.subplots(
+        1, 2, figsize=(11, 0.9 + 0.28 * len(names)), sharey=True, layout="constrained"
+    )
+    for ax, key, what, color in zip(
+        axes, ("params", "macs"), ("parameters", "MACs per image"), ("C0", "C1"), strict=True
+    ):
+        values = [row[key] for row in table]
+        total = table.total[key] or 1
+        bars = ax.barh(y, values, color=color)
+        ax.bar_label(bars, labels=[f"{v / total:.0%}" if v else "" for v in values], fontsize=7)
+        _count_axis(ax.xaxis, values, what)
+        ax.set_title(f"{what}: {table.total[key]:,} in total")
+        ax.margins(x=0.12)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    axes[0].set_ylabel("layer (input at the top)")
+    fig.suptitle(
+        f"Where do the parameters and MACs of {profile.model_name(model)} live? "
+        f"(input {_hwc(input_size)})"
+    )
+    return fig
+
+
+def plot_stack_growth(stacks: Mapping[str, nn.Module], input_size: Sequence[int]) -> Figure:
+    """What stacking blocks costs: width, parameters and MACs of each block of a stack, by depth.
+
+    `stacks` maps a label to a stack (e.g. an `nn.Sequential` of Inception modules) whose
+    children run one after the other on an input of `input_size` (C, H, W). Three panels, one
+    line per stack, x = position of the child in the stack (1 = first): output channels,
+    parameters, and MACs per image of that child. A stack of naive modules grows on all three;
+    a stack of dimension-reduced modules stays flat. From `profile.cost_table`.
+    """
+    if not stacks:
+        raise ValueError("plot_stack_growth needs at least one stack")
+    tables = {label: profile.cost_table(stack, input_size) for label, stack in stacks.items()}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), layout="constrained")
+    panels = (
+        ("channels", "output channels"),
+        ("params", "parameters per block"),
+        ("macs", "MACs per image per block"),
+    )
+    for ax, (key, what) in zip(axes, panels, strict=True):
+        values = []
+        for label, table in tables.items():
+            depth = np.arange(1, len(table) + 1)
+            if key == "channels":  # output_size reads "HxWxC"
+                ys = [int(row["output_size"].split("x")[-1]) for row in table]
+            else:
+                ys = [row[key] for row in table]
+            ax.plot(depth, ys, marker="o", label=label)
+            last = f"{ys[-1]:,}" if key == "channels" else _short(ys[-1])
+            ax.annotate(last, (depth[-1], ys[-1]), xytext=(4, 4),
+                        textcoords="offset points", fontsize=8)  # fmt: skip
+            values += ys
+        ax.set_xlabel("block in the stack (1 = first)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _count_axis(ax.yaxis, values, what)
+        ax.margins(x=0.15, y=0.12)
+        ax.set_ylim(bottom=0)
+        ax.set_title(what[0].upper() + what[1:])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Stacking blocks on a {_hwc(input_size)} input: cost of each block, by depth")
+    return fig
+
+
+# torchvision models built without weights, counted at their native input size.
+REFERENCE_MODELS = {
+    "AlexNet": ("alexnet", {}, (3, 224, 224)),
+    "VGG-16": ("vgg16", {}, (3, 224, 224)),
+    "GoogLeNet": ("googlenet", {"aux_logits": False, "init_weights": False}, (3, 224, 224)),
+    "ResNet-50": ("resnet50", {}, (3, 224, 224)),
+    "Inception v3": ("inception_v3", {"aux_logits": False, "init_weights": False}, (3, 299, 299)),
+}
+
+
+@functools.cache
+def reference_costs(name: str) -> tuple[int, int]:
+    """(parameters, MACs per image) of a torchvision reference model, counted live once.
+
+    The model is built on the "meta" device: shapes and counts are exact, no arithmetic runs,
+    no weights are downloaded. `name` is a key of `REFERENCE_MODELS`.
+    """
+    import torchvision
+
+    if name not in REFERENCE_MODELS:
+        raise ValueError(f"unknown reference model {name!r}; known: {list(REFERENCE_MODELS)}")
+    builder, kwargs, input_size = REFERENCE_MODELS[name]
+    with torch.device("meta"):
+        model = getattr(torchvision.models, builder)(weights=None, **kwargs)
+    return profile.count_params(model), profile.count_macs(model, input_size)
+
+
+# The course's own models (inception_lab.models), at the input size each was designed for.
+COURSE_MODELS = {
+    "googlenet": (3, 224, 224),
+    "bn_inception": (3, 224, 224),
+    "inception_v3": (3, 299, 299),
+    "inception_resnet": (3, 299, 299),
+    "mini_baseline": (3, 32, 32),
+    "mini_naive": (3, 32, 32),
+    "mini_googlenet": (3, 32, 32),
+    "mini_bn_inception": (3, 32, 32),
+    "mini_factorized": (3, 32, 32),
+    "mini_inception_resnet": (3, 32, 32),
+}
+
+
+@functools.cache
+def course_costs(name: str) -> tuple[int, int]:
+    """(parameters, MACs per image) of a course model with its default arguments, at its
+    native input size (`COURSE_MODELS`), counted live on the meta device once."""
+    from .. import models
+
+    if name not in COURSE_MODELS:
+        raise ValueError(f"unknown course model {name!r}; known: {list(COURSE_MODELS)}")
+    with torch.device("meta"):
+        model = models.build(name)
+    return profile.count_params(model), profile.count_macs(model, COURSE_MODELS[name])
+
+
+def plot_cost_map(
+    models: Mapping[str, tuple[nn.Module, Sequence[int]]] | None = None,
+    include_reference: bool = True,
+) -> Figure:
+    """Parameters versus MACs per image, both on log axes, one labelled point per model.
+
+    `models` maps a name to `(model, input_size)`, drawn as red squares; None (the default)
+    means the course's models (`COURSE_MODELS`: full size at 224 or 299 pixels, minis at 32).
+    `include_reference` adds torchvision's AlexNet, VGG-16, GoogLeNet, ResNet-50 and Inception
+    v3 (grey circles) at their native input sizes. Everything is counted live (built on the
+    meta device, cached in this process). Down and to the left is cheaper: GoogLeNet sits far
+    below VGG-16 on both axes.
+    """
+    if models is None:
+        costs = {name: course_costs(name) for name in COURSE_MODELS}
+    else:
+        costs = {}
+        for name, entry in models.items():
+            if not (isinstance(entry, tuple | list) and len(entry) == 2):
+                raise ValueError(f"models[{name!r}] must be (model, input_size), got {entry!r}")
+            model, input_size = entry
+            costs[name] = (profile.count_params(model), profile.count_macs(model, input_size))
+    if not costs and not include_reference:
+        raise ValueError("nothing to plot: pass models or include_reference=True")
+    points = []  # (name, params, macs, is_reference)
+    if include_reference:
+        points += [(n, *reference_costs(n), True) for n in REFERENCE_MODELS]
+    points += [(n, params, macs, False) for n, (params, macs) in costs.items()]
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), layout="constrained")
+    for _, params, macs, ref in points:
+        color, marker = ("0.55", "o") if ref else ("C3", "s")
+        ax.scatter(macs, params, s=45, zorder=3, color=color, marker=marker)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.margins(0.25)
+    _log_count_axis(ax.xaxis, "MACs per image")
+    _log_count_axis(ax.yaxis, "parameters")
+    ax.grid(True, which="major", alpha=0.3)
+    handles = []
+    if include_reference:
+        handles.append(ax.scatter([], [], color="0.55", marker="o", label="torchvision reference"))
+    if costs:
+        handles.append(ax.scatter([], [], color="C3", marker="s", label="course models"))
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    ax.set_title("Parameters versus multiply-adds (1 MAC = 2 FLOPs)")
+    _place_labels(ax, [(name, macs, params) for name, params, macs, _ in points])
+    return fig
+
+
+def plot_accuracy_vs_macs(
+    results: Mapping[str, Mapping[str, float]],
+    chance: float | None = None,
+    highlight: Sequence[str] = (),
+) -> Figure:
+    """Accuracy versus MACs per image (log axis), one labelled point per model.
+
+    `results` maps a label to a dict with at least "macs" (MACs per image) and "acc" (accuracy,
+    a fraction in [0, 1]), e.g. one entry per model trained at the same budget. `chance` draws
+    the accuracy of guessing as a dashed line; labels in `highlight` are drawn as red squares
+    (e.g. your own design). Up and to the left is better: more accurate for less computation.
+    """
+    if not results:
+        raise ValueError("plot_accuracy_vs_macs needs at least one result")
+    for label, r in results.items():
+        if not isinstance(r, Mapping) or "macs" not in r or "acc" not in r:
+            raise ValueError(f"results[{label!r}] must be a dict with 'macs' and 'acc', got {r!r}")
+        if not (r["macs"] > 0 and 0 <= r["acc"] <= 1):
+            raise ValueError(
+                f"results[{label!r}]: macs must be > 0 and acc a fraction in [0, 1], "
+                f"got macs={r['macs']!r}, acc={r['acc']!r}"
+            )
+    unknown = [h for h in highlight if h not in results]
+    if unknown:
+        raise ValueError(f"highlight names unknown results {unknown}; known: {list(results)}")
+    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
+    for label, r in results.items():
+        mine = label in highlight
+        ax.scatter(r["macs"], r["acc"], s=55 if mine else 45, zorder=3,
+                   color="C3" if mine else "C0", marker="s" if mine else "o")  # fmt: skip
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls="--", lw=1)
+        ax.annotate(f"chance ({chance:.0%})", (0.01, chance), xycoords=("axes fraction", "data"),
+                    xytext=(0, 3), textcoords="offset points", fontsize=8, color="0.4")  # fmt: skip
+    ax.set_xscale("log")
+    ax.margins(x=0.25, y=0.12)
+    _log_count_axis(ax.xaxis, "MACs per image")
+    lo, hi = ax.get_xlim()
+    if hi / lo < 30:  # a narrow range has few decade ticks: label the minor ticks (2M, 3M, ...)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: _short(v)))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("accuracy")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title("Accuracy versus multiply-adds (1 MAC = 2 FLOPs)")
+    _place_labels(ax, [(label, r["macs"], r["acc"]) for label, r in results.items()])
+    return fig
+
+
+# Where a label may go, in points from its dot: right, left, above, below, further out.
+_LABEL_SPOTS = [(6, 3, "left"), (-6, 3, "right"), (6, -11, "left"), (-6, -11, "right"),
+                (0, 9, "center"), (0, -17, "center"), (6, 14, "left"), (6, -22, "left"),
+                (-6, 14, "right"), (-6, -22, "right")]  # fmt: skip
+
+
+def _place_labels(ax: Axes, labels: list[tuple[str, float, float]]) -> None:
+    """Annotate points so that no label covers another label or a point (greedy: each label
+    takes the first free spot around its point; if none is free, the first spot)."""
+    fig = ax.figure
+    fig.draw_without_rendering()  # settle the layout first: it moves the points
+    renderer = fig.canvas.get_renderer()
+    dots = [ax.transData.transform((x, y)) for _, x, y in labels]
+    taken = []
+    for name, x, y in labels:
+        text = ax.annotate(name, (x, y), (0, 0), textcoords="offset points", fontsize=9)
+        for dx, dy, ha in _LABEL_SPOTS:
+            text.set_position((dx, dy))
+            text.set_horizontalalignment(ha)
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            hits_label = any(box.overlaps(other) for other in taken)
+            hits_dot = any(box.contains(px, py) for px, py in dots)
+            if not hits_label and not hits_dot:
+                break
+        else:
+            text.set_position(_LABEL_SPOTS[0][:2])
+            text.set_horizontalalignment(_LABEL_SPOTS[0][2])
+        taken.append(text.get_window_extent(renderer))
