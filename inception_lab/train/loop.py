@@ -32,19 +32,11 @@ from torch import nn
 
 from inception_lab import smoke
 from inception_lab.train import checkpoint as ckpt
+from inception_lab.train import optim
 from inception_lab.train.device import configure_backends, pick_device, rank_device
 from inception_lab.train.distributed import check_same_steps, dist_info, sum_over_ranks, wrap_ddp
 from inception_lab.train.evaluation import check_first_batch, eval_sums, to_device
 from inception_lab.train.history import History, TrainingDiverged
-from inception_lab.train.optim import (
-    DEFAULT_LR,
-    DEFAULT_WEIGHT_DECAY,
-    OPTIMIZERS,
-    SCHEDULES,
-    make_optimizer,
-    make_schedule,
-    training_loss,
-)
 from inception_lab.train.precision import choose_amp, make_grad_scaler, use_channels_last
 from inception_lab.train.progress import Progress
 
@@ -83,7 +75,7 @@ def fit(
         (images (N, C, H, W) float, labels (N,) int64) batches; val may be None. A loader's
         `set_epoch(epoch)` is called before each epoch (0-based), so shuffling can depend on
         (seed, epoch) only: that is what makes resuming exact.
-    optimizer, lr, weight_decay: see `make_optimizer` (lr None: DEFAULT_LR[optimizer]).
+    optimizer, lr, weight_decay: see `make_optimizer` (lr None: optim.DEFAULT_LR[optimizer]).
     schedule: "onecycle" (default), "cosine" or None, stepped every batch (`make_schedule`).
     label_smoothing, aux_weight: see `training_loss`.
     amp: "auto" | "bf16" | "fp16" | "off" (`choose_amp`). channels_last: "auto" (= on) | bool.
@@ -112,11 +104,13 @@ def fit(
     rank, world_size = dist_info()
     run = _Run.setup(model, device, amp, channels_last, deterministic, progress and rank == 0)
     check_same_steps(steps, run.device)
-    if optimizer in OPTIMIZERS:  # resolve the defaults here so that the History records them
-        lr = DEFAULT_LR[optimizer] if lr is None else lr
-        weight_decay = DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
-    opt = make_optimizer(model, optimizer, lr, weight_decay)
-    scheduler = make_schedule(opt, schedule, epochs * steps)
+    if optimizer in optim.OPTIMIZERS:  # resolve the defaults here so that the History records them
+        lr = optim.DEFAULT_LR[optimizer] if lr is None else lr
+        weight_decay = (
+            optim.DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
+        )
+    opt = optim.make_optimizer(model, optimizer, lr, weight_decay)
+    scheduler = optim.make_schedule(opt, schedule, epochs * steps)
     scaler = make_grad_scaler(run.device, run.amp)
     config = {
         "model": type(model).__qualname__,
@@ -196,8 +190,8 @@ def _check_arguments(
     """Every argument checked before any work, with a message naming what was expected."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule not in optim.SCHEDULES:
+        raise ValueError(f"schedule must be one of {optim.SCHEDULES}, got {schedule!r}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
     if aux_weight < 0:
@@ -305,7 +299,7 @@ class _Step:
             output = self.net(images)
         if first:
             check_first_batch(images, labels, output)
-        loss, logits = training_loss(output, labels, self.aux_weight, self.label_smoothing)
+        loss, logits = optim.training_loss(output, labels, self.aux_weight, self.label_smoothing)
         hits = (logits.detach().argmax(1) == labels).sum()
         return loss, hits, labels.shape[0]
 
