@@ -6,27 +6,34 @@ Read top to bottom, this file follows the course:
 2. `NaiveInception`       four parallel branches (1x1, 3x3, 5x5, 3x3 max pool), concatenated.
 3. `Inception`            the dimension-reduced v1 module: 1x1 convs shrink the channels first.
 4. `InceptionA/B/C`       v2/v3 factorized modules: 5x5 -> two 3x3, n x n -> 1 x n + n x 1,
-                          and the expanded filter bank with split 1x3 / 3x1 outputs.
-5. `GridReduction`        halve the grid with parallel stride-2 convs and a stride-2 pool.
-6. `AuxClassifier`        the auxiliary heads of v1 and v3.
-7. `InceptionResNetBlock` an Inception branch set, a linear 1x1 projection, scaled, added to x.
+                          and the expanded filter bank with split 1x3 / 3x1 outputs; with
+                          per-layer widths they are also Inception-v4's modules.
+5. `Mixed`                any multi-branch block, written as the papers draw it: named branches
+                          of `Conv`, `Pool` and `Split` specs (Inception-v4's stem is three).
+6. `GridReduction`        halve the grid with parallel stride-2 convs and a stride-2 pool
+                          (`reduction_a`: the v4 paper's Reduction-A with its k, l, m, n).
+7. `AuxClassifier`        the auxiliary heads of v1 and v3.
+8. `InceptionResNetBlock` an Inception branch set, a linear 1x1 projection, scaled, added to x.
 
 Shapes use PyTorch's (N, C, H, W) order. Every multi-branch block keeps its branches, in
 concatenation order, in `self.branches` (an `nn.ModuleDict`), so that the profiler can report the
 cost of each branch and the figures can draw them.
+
+This file is longer than the package's other modules on purpose: it is the course's one
+catalogue of blocks, in the order the lessons introduce them, and the later blocks are built
+from the earlier ones; split into files, that reading order would be lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 Kernel = int | tuple[int, int]
-# A branch of a GridReduction or an InceptionResNetBlock, written as the paper's figures draw it:
-# a list of (output channels, kernel) from input to output, e.g. [(64, 1), (96, 3)].
-BranchSpec = Sequence[tuple[int, Kernel]]
+Padding = str | int | tuple[int, int]
 
 
 # --------------------------------------------------------------------------- input checks
@@ -260,16 +267,41 @@ class InceptionA(MultiBranch):
         super().__init__(in_ch, branches, ch1x1 + ch3x3 + ch3x3dbl + pool_proj)
 
 
-class InceptionB(MultiBranch):
-    """Factorized module for the 17x17 grid (v3 paper Figure 6, n = 7).
+def _layer_widths(name: str, value: int | Sequence[int], inner: int, count: int) -> list[int]:
+    """Widths of a branch's `count` thin convs, input side first.
 
-    (N, in_ch, H, W) -> (N, ch1x1 + ch7x7 + ch7x7dbl + pool_proj, H, W).
+    An int is the v3 form: every inner conv keeps the reduction width `inner` and only the last
+    one has `value` channels. A list or tuple of `count` ints gives every conv its own width
+    (Inception-v4 widens inside the branch, e.g. 192 -> 224 -> 256).
+    """
+    if isinstance(value, list | tuple):
+        if len(value) != count:
+            raise ValueError(
+                f"{name} must be a positive integer or {count} of them (one per conv of the "
+                f"branch), got {value!r}"
+            )
+        for i, width in enumerate(value):
+            check_channels(**{f"{name}[{i}]": width})
+        return list(value)
+    check_channels(**{name: value})
+    return [inner] * (count - 1) + [value]
+
+
+class InceptionB(MultiBranch):
+    """Factorized module for the 17x17 grid (v3 paper Figure 6, n = 7; v4 paper Figure 5).
+
+    (N, in_ch, H, W) -> (N, ch1x1 + ch7x7 + ch7x7dbl + pool_proj, H, W), counting the last width
+    of a per-layer list.
 
     An n x n conv is replaced by a 1 x n conv followed by an n x 1 conv: the same n x n window,
     2n instead of n^2 weights per channel pair (for n = 7: 14 instead of 49). `branch7x7` does
-    this once, `branch7x7dbl` twice. The inner convs keep the reduced width `ch7x7red` /
-    `ch7x7dblred`. The order of the 7x1 and 1x7 convs follows torchvision, so its weights load.
-    `factorized=False` builds the unfactorized twin: each 1 x n + n x 1 pair becomes one n x n.
+    this once, `branch7x7dbl` twice. With int widths (v3) the inner convs keep the reduced width
+    `ch7x7red` / `ch7x7dblred`; Inception-v4 widens inside the branches, so `ch7x7` may also be
+    the widths of its two convs, e.g. (224, 256), and `ch7x7dbl` the widths of its four, e.g.
+    (192, 224, 224, 256). The order of the 7x1 and 1x7 convs follows torchvision and the released
+    TF-slim models (the double branch starts with 7x1), so their weights load.
+    `factorized=False` builds the unfactorized twin: each 1 x n + n x 1 pair becomes one n x n
+    conv to the pair's output width.
     """
 
     def __init__(
@@ -277,9 +309,9 @@ class InceptionB(MultiBranch):
         in_ch: int,
         ch1x1: int,
         ch7x7red: int,
-        ch7x7: int,
+        ch7x7: int | Sequence[int],
         ch7x7dblred: int,
-        ch7x7dbl: int,
+        ch7x7dbl: int | Sequence[int],
         pool_proj: int,
         n: int = 7,
         pool: str = "avg",
@@ -287,59 +319,73 @@ class InceptionB(MultiBranch):
         factorized: bool = True,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch7x7red=ch7x7red, ch7x7=ch7x7,
-            ch7x7dblred=ch7x7dblred, ch7x7dbl=ch7x7dbl, pool_proj=pool_proj, n=n,
+            in_ch=in_ch, ch1x1=ch1x1, ch7x7red=ch7x7red, ch7x7dblred=ch7x7dblred,
+            pool_proj=pool_proj,
         )  # fmt: skip
-        red, dred = ch7x7red, ch7x7dblred
+        single = _layer_widths("ch7x7", ch7x7, ch7x7red, 2)
+        double = _layer_widths("ch7x7dbl", ch7x7dbl, ch7x7dblred, 4)
+        check_channels(n=n)
+        if n % 2 == 0:
+            raise ValueError(
+                f"InceptionB: n must be odd (its 1 x n and n x 1 convs keep the grid size by "
+                f"padding n // 2 on each side, which only centres an odd window), got n={n}"
+            )
 
-        def window(cin: int, cout: int, first: Kernel, second: Kernel) -> list[ConvBNAct]:
-            """One n x n window: two thin convs (the inner one keeps `cin`), or one n x n conv."""
+        def window(cin: int, mid: int, cout: int, first: Kernel, second: Kernel) -> list:
+            """One n x n window: two thin convs (cin -> mid -> cout), or one n x n conv."""
             if not factorized:
                 return [ConvBNAct(cin, cout, n, bn=bn)]
-            return [ConvBNAct(cin, cin, first, bn=bn), ConvBNAct(cin, cout, second, bn=bn)]
+            return [ConvBNAct(cin, mid, first, bn=bn), ConvBNAct(mid, cout, second, bn=bn)]
 
+        row, col = (1, n), (n, 1)
         branches = {
             "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
             f"branch{n}x{n}": nn.Sequential(
-                ConvBNAct(in_ch, red, 1, bn=bn), *window(red, ch7x7, (1, n), (n, 1))
+                ConvBNAct(in_ch, ch7x7red, 1, bn=bn), *window(ch7x7red, *single, row, col)
             ),
             f"branch{n}x{n}dbl": nn.Sequential(
-                ConvBNAct(in_ch, dred, 1, bn=bn),
-                *window(dred, dred, (n, 1), (1, n)),
-                *window(dred, ch7x7dbl, (n, 1), (1, n)),
+                ConvBNAct(in_ch, ch7x7dblred, 1, bn=bn),
+                *window(ch7x7dblred, double[0], double[1], col, row),
+                *window(double[1], double[2], double[3], col, row),
             ),
             "branch_pool": nn.Sequential(_pool(pool), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
         }
-        super().__init__(in_ch, branches, ch1x1 + ch7x7 + ch7x7dbl + pool_proj)
+        super().__init__(in_ch, branches, ch1x1 + single[-1] + double[-1] + pool_proj)
 
 
 class SplitConv(nn.Module):
     """A 1 x n conv and an n x 1 conv side by side on the same input, concatenated.
 
-    (N, in_ch, H, W) -> (N, 2 * out_ch, H, W). Used at the end of the branches of `InceptionC`.
+    (N, in_ch, H, W) -> (N, 2 * ch_each, H, W): each of the two convs has `ch_each` channels, and
+    `.out_ch` (= 2 * ch_each) is the width of the output, as for every other block. Used at the
+    end of the branches of `InceptionC`.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, n: int = 3, bn: bool = True):
+    def __init__(self, in_ch: int, ch_each: int, n: int = 3, bn: bool = True):
         super().__init__()
-        self.in_ch, self.out_ch = in_ch, 2 * out_ch
-        self.split_1xn = ConvBNAct(in_ch, out_ch, (1, n), bn=bn)
-        self.split_nx1 = ConvBNAct(in_ch, out_ch, (n, 1), bn=bn)
+        self.in_ch, self.ch_each, self.out_ch = in_ch, ch_each, 2 * ch_each
+        self.split_1xn = ConvBNAct(in_ch, ch_each, (1, n), bn=bn)
+        self.split_nx1 = ConvBNAct(in_ch, ch_each, (n, 1), bn=bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.split_1xn(x), self.split_nx1(x)], dim=1)
 
 
 class InceptionC(MultiBranch):
-    """Expanded filter bank for the coarsest (8x8) grid (v3 paper Figure 7).
+    """Expanded filter bank for the coarsest (8x8) grid (v3 paper Figure 7; v4 paper Figure 6).
 
-    (N, in_ch, H, W) -> (N, ch1x1 + 2 * ch3x3 + 2 * ch3x3dbl + pool_proj, H, W).
+    (N, in_ch, H, W) -> (N, ch1x1 + 2 * ch3x3 + 2 * (split width of ch3x3dbl) + pool_proj, H, W).
 
     On a coarse grid the paper widens instead of deepening: the last 3x3 of each branch is split
     into a 1x3 and a 3x1 conv that run side by side (`SplitConv`) and both feed the concat, so
     each of these branches outputs twice its width. High-dimensional representations are easier
-    to process locally (the paper's principle 2).
+    to process locally (the v3 paper's principle 2).
+    `ch3x3dbl` as an int (v3): 1x1 -> 3x3 -> split, all `ch3x3dbl` wide. As three ints
+    `(w_3x1, w_1x3, w_split)` (Inception-v4, e.g. (448, 512, 256)): the middle 3x3 is factorized
+    too, 1x1 -> 3x1 -> 1x3 -> split of `w_split` each (3x1 first, as in the released TF-slim
+    model, so its weights load).
     `factorized=False` builds the unfactorized twin: a 3x3 conv of the same total width in place
-    of each `SplitConv`.
+    of each `SplitConv` (and of v4's 3x1 + 1x3 pair).
     """
 
     def __init__(
@@ -349,50 +395,152 @@ class InceptionC(MultiBranch):
         ch3x3red: int,
         ch3x3: int,
         ch3x3dblred: int,
-        ch3x3dbl: int,
+        ch3x3dbl: int | Sequence[int],
         pool_proj: int,
         pool: str = "avg",
         bn: bool = True,
         factorized: bool = True,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
-            ch3x3dblred=ch3x3dblred, ch3x3dbl=ch3x3dbl, pool_proj=pool_proj,
+            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3, ch3x3dblred=ch3x3dblred,
+            pool_proj=pool_proj,
         )  # fmt: skip
+        if isinstance(ch3x3dbl, list | tuple):
+            *middle, split_width = _layer_widths("ch3x3dbl", ch3x3dbl, ch3x3dblred, 3)
+            kernels: list[Kernel] = [(3, 1), (1, 3)] if factorized else [3]
+            middle = middle if factorized else middle[-1:]
+        else:
+            check_channels(ch3x3dbl=ch3x3dbl)
+            middle, split_width, kernels = [ch3x3dbl], ch3x3dbl, [3]
 
-        def split(cin: int, cout: int) -> nn.Module:
-            """1x3 | 3x1 side by side (2 * cout channels), or the 3x3 conv they replace."""
-            return SplitConv(cin, cout, bn=bn) if factorized else ConvBNAct(cin, 2 * cout, 3, bn=bn)
+        def split(cin: int, ch_each: int) -> nn.Module:
+            """1x3 | 3x1 side by side (2 * ch_each channels), or the 3x3 conv they replace."""
+            if factorized:
+                return SplitConv(cin, ch_each, bn=bn)
+            return ConvBNAct(cin, 2 * ch_each, 3, bn=bn)
 
+        double, ch = [ConvBNAct(in_ch, ch3x3dblred, 1, bn=bn)], ch3x3dblred
+        for width, kernel in zip(middle, kernels, strict=True):
+            double.append(ConvBNAct(ch, width, kernel, bn=bn))
+            ch = width
         branches = {
             "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
             "branch3x3": nn.Sequential(
                 ConvBNAct(in_ch, ch3x3red, 1, bn=bn), split(ch3x3red, ch3x3)
             ),
-            "branch3x3dbl": nn.Sequential(
-                ConvBNAct(in_ch, ch3x3dblred, 1, bn=bn),
-                ConvBNAct(ch3x3dblred, ch3x3dbl, 3, bn=bn),
-                split(ch3x3dbl, ch3x3dbl),
-            ),
+            "branch3x3dbl": nn.Sequential(*double, split(ch, split_width)),
             "branch_pool": nn.Sequential(_pool(pool), ConvBNAct(in_ch, pool_proj, 1, bn=bn)),
         }
-        super().__init__(in_ch, branches, ch1x1 + 2 * ch3x3 + 2 * ch3x3dbl + pool_proj)
+        super().__init__(in_ch, branches, ch1x1 + 2 * ch3x3 + 2 * split_width + pool_proj)
 
 
-# --------------------------------------------------------------------------- 5. grid reduction
-def _conv_stack(in_ch: int, spec: BranchSpec, bn: bool, last_stride: int, last_padding) -> list:
-    """ConvBNActs for a branch spec; only the last conv may stride (and pad differently)."""
+# --------------------------------------------------------------------------- 5. branch specs
+class Conv(NamedTuple):
+    """A conv layer in a branch spec (a `ConvBNAct`), e.g. `Conv(96, 3, stride=2, padding="valid")`.
+
+    The papers' figures mark valid-padded convs with "V"; every other conv is "same"-padded.
+    A plain pair `(out_ch, kernel)` in a spec means `Conv(out_ch, kernel)`.
+    """
+
+    out_ch: int
+    kernel: Kernel
+    stride: int = 1
+    padding: Padding = "same"
+
+
+class Pool(NamedTuple):
+    """A 3x3 pool in a branch spec: `kind` "max", "avg" or "avg_include_pad" (see `_pool`).
+
+    `padding`: "same" (1: the grid keeps its size at stride 1) or "valid" (0), or an int.
+    A pool keeps the channels it is given, so a branch ending in a pool passes its input width on.
+    """
+
+    kind: str = "max"
+    stride: int = 1
+    padding: str | int = "same"
+
+
+class Split(NamedTuple):
+    """The end of a branch as a `SplitConv`: a 1 x n and an n x 1 conv side by side.
+
+    It outputs 2 * `ch_each` channels.
+    """
+
+    ch_each: int
+    n: int = 3
+
+
+# A branch, written as the papers' figures draw it: its layers from input to output.
+# E.g. [(64, 1), (96, 3)] is a 1x1 conv to 64 channels, then a 3x3 conv to 96.
+Layer = tuple[int, Kernel] | Conv | Pool | Split
+BranchSpec = Sequence[Layer]
+
+
+def _check_branch_specs(owner: str, branches: Mapping[str, BranchSpec], what: str) -> None:
+    """Fail with the block's name and the branch's name on an empty or malformed spec."""
+    if not branches:
+        raise ValueError(f"{owner} needs at least one {what}, got none")
+    for name, spec in branches.items():
+        if isinstance(spec, str) or not isinstance(spec, Sequence) or not spec:
+            raise ValueError(f"{owner} branch {name!r} has no layers")
+        for layer in spec:
+            if isinstance(layer, Pool):
+                continue
+            width = layer.ch_each if isinstance(layer, Split) else layer[0]
+            check_channels(**{f"{name} width": width})
+            if not isinstance(layer, Split):
+                _pair(layer[1])
+
+
+def _build_branch(in_ch: int, spec: BranchSpec, bn: bool) -> tuple[nn.Sequential, int]:
+    """The layers of one branch as an `nn.Sequential`, and the channels it outputs."""
     layers, ch = [], in_ch
-    for i, (out_ch, kernel) in enumerate(spec):
-        last = i == len(spec) - 1
-        stride, padding = (last_stride, last_padding) if last else (1, "same")
-        layers.append(ConvBNAct(ch, out_ch, kernel, stride=stride, padding=padding, bn=bn))
-        ch = out_ch
-    return layers
+    for layer in spec:
+        if isinstance(layer, Pool):
+            padding = {"same": 1, "valid": 0}.get(layer.padding, layer.padding)
+            layers.append(_pool(layer.kind, stride=layer.stride, padding=padding))
+        elif isinstance(layer, Split):
+            layers.append(SplitConv(ch, layer.ch_each, layer.n, bn=bn))
+            ch = 2 * layer.ch_each
+        else:
+            out_ch, kernel, stride, padding = Conv(*layer)
+            layers.append(ConvBNAct(ch, out_ch, kernel, stride=stride, padding=padding, bn=bn))
+            ch = out_ch
+    return nn.Sequential(*layers), ch
 
 
-class GridReduction(MultiBranch):
-    """Efficient grid-size reduction (v3 paper Figure 10).
+class Mixed(MultiBranch):
+    """Any multi-branch block, spelled out branch by branch as the papers' figures draw it.
+
+    (N, in_ch, H, W) -> (N, sum of the branches' output channels, H', W').
+
+    `branches` maps a name to a list of `Conv`, `Pool` and `Split` specs from input to output
+    (a plain `(out_ch, kernel)` pair is a "same"-padded conv). Every branch must bring the grid to
+    the same size, so that the outputs can be concatenated, in the order given. E.g. the second
+    filter concat of Inception-v4's stem (v4 paper Figure 3), 73x73x160 -> 71x71x192:
+
+        Mixed(160, {
+            "branch3x3": [(64, 1), Conv(96, 3, padding="valid")],
+            "branch7x7x3": [(64, 1), (64, (1, 7)), (64, (7, 1)), Conv(96, 3, padding="valid")],
+        })
+
+    The named blocks above (`Inception`, `InceptionA/B/C`, `GridReduction`) are fixed patterns of
+    this one idea, with the papers' argument names.
+    """
+
+    def __init__(self, in_ch: int, branches: Mapping[str, BranchSpec], bn: bool = True):
+        check_channels(in_ch=in_ch)
+        _check_branch_specs(type(self).__name__, branches, "branch")
+        built, out_ch = {}, 0
+        for name, spec in branches.items():
+            built[name], width = _build_branch(in_ch, spec, bn)
+            out_ch += width
+        super().__init__(in_ch, built, out_ch)
+
+
+# --------------------------------------------------------------------------- 6. grid reduction
+class GridReduction(Mixed):
+    """Efficient grid-size reduction (v3 paper Figure 10; v4 paper Figures 7, 8, 12, 18).
 
     (N, in_ch, H, W) -> (N, in_ch + sum of branch widths, H', W'), H' = (H + 2p - 3) // 2 + 1.
 
@@ -403,8 +551,9 @@ class GridReduction(MultiBranch):
 
     `branches` maps a name to a list of (out_ch, kernel) from input to output; the last conv of
     each branch is the stride-2 3x3, e.g. `{"branch3x3": [(384, 3)],
-    "branch3x3dbl": [(64, 1), (96, 3), (96, 3)]}` (v3's 35 -> 17 reduction). `padding=0` is the
-    paper ("valid": 35 -> 17); `padding=1` halves even sizes exactly (32 -> 16).
+    "branch3x3dbl": [(64, 1), (96, 3), (96, 3)]}` (v3's 35 -> 17 reduction). The pool branch
+    comes last. `padding=0` is the paper ("valid": 35 -> 17); `padding=1` halves even sizes
+    exactly (32 -> 16).
     """
 
     def __init__(
@@ -416,24 +565,32 @@ class GridReduction(MultiBranch):
         bn: bool = True,
     ):
         check_channels(in_ch=in_ch)
-        if not branches:
-            raise ValueError("GridReduction needs at least one conv branch, got none")
+        _check_branch_specs("GridReduction", branches, "conv branch")
+        specs: dict[str, BranchSpec] = {}
         for name, spec in branches.items():
-            if not spec:
-                raise ValueError(f"GridReduction branch {name!r} has no layers")
-            for out_ch, kernel in spec:
-                check_channels(**{f"{name} width": out_ch})
-                _pair(kernel)
-        layers = {
-            name: nn.Sequential(*_conv_stack(in_ch, spec, bn, last_stride=2, last_padding=padding))
-            for name, spec in branches.items()
-        }
-        layers["branch_pool"] = nn.Sequential(_pool(pool, stride=2, padding=padding))
-        out_ch = in_ch + sum(spec[-1][0] for spec in branches.values())
-        super().__init__(in_ch, layers, out_ch)
+            convs = [Conv(*layer) for layer in spec]  # only the last conv strides
+            convs[-1] = convs[-1]._replace(stride=2, padding=padding)
+            specs[name] = convs
+        specs["branch_pool"] = [Pool(pool, stride=2, padding=padding)]
+        super().__init__(in_ch, specs, bn=bn)
 
 
-# --------------------------------------------------------------------------- 6. aux heads
+def reduction_a(in_ch: int, filters: tuple[int, int, int, int], bn: bool = True) -> GridReduction:
+    """Reduction-A, 35x35 -> 17x17 (v4 paper Figure 7), the one reduction of three networks.
+
+    (N, in_ch, 35, 35) -> (N, in_ch + n + m, 17, 17). `filters` are the paper's Table 1 columns
+    (k, l, m, n): a 3x3/2 conv to n | 1x1 to k -> 3x3 to l -> 3x3/2 to m | 3x3/2 max pool.
+    Table 1: Inception-v4 (192, 224, 256, 384), Inception-ResNet-v1 (192, 192, 256, 384),
+    Inception-ResNet-v2 (256, 256, 384, 384).
+    """
+    if not (isinstance(filters, tuple | list) and len(filters) == 4):
+        raise ValueError(f"filters must be the four ints (k, l, m, n) of Table 1, got {filters!r}")
+    k_1x1, l_3x3, m_3x3, n_3x3 = filters
+    branches = {"branch3x3": [(n_3x3, 3)], "branch3x3dbl": [(k_1x1, 1), (l_3x3, 3), (m_3x3, 3)]}
+    return GridReduction(in_ch, branches, bn=bn)
+
+
+# --------------------------------------------------------------------------- 7. aux heads
 class AuxClassifier(nn.Module):
     """Auxiliary classifier on an intermediate feature map.
 
@@ -501,21 +658,23 @@ class AuxClassifier(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-# --------------------------------------------------------------------------- 7. residual
+# --------------------------------------------------------------------------- 8. residual
 class InceptionResNetBlock(nn.Module):
-    """Inception-ResNet block (Inception-v4 paper, Figures 16-19 and section 3.3).
+    """Inception-ResNet block (Inception-v4 paper, Figures 10, 11, 13 and 16, 17, 19; section 3.3).
 
     (N, in_ch, H, W) -> (N, in_ch, H, W).
 
         y = ReLU(x + scale * project(concat(branches(x))))
 
-    The branches are an Inception module without a pool branch; `project` is a *linear* 1x1 conv
-    (no ReLU) back to `in_ch` channels so the sum is possible. The paper found that very wide
-    networks (more than about 1000 filters) "died" early in training unless the residual was
-    scaled down by 0.1-0.3 before the add; `scale=1.0` means no scaling. `residual=False` drops
-    the shortcut (y = ReLU(scale * project(...))) for comparison.
+    The branches are an Inception module without a pool branch (a spec as for `Mixed`, of
+    "same"-padded stride-1 convs); `project` is a *linear* 1x1 conv (no BN, no ReLU, with a bias)
+    back to `in_ch` channels so the sum is possible. The paper found that very wide networks
+    (more than about 1000 filters) "died" early in training unless the residual was scaled down
+    by 0.1-0.3 before the add; `scale=1.0` means no scaling. `residual=False` drops the shortcut
+    (y = ReLU(scale * project(...))) for comparison. `relu=False` leaves out the ReLU after the
+    sum: the released Inception-ResNet-v2 ends with such a block (scale 1.0, no ReLU).
 
-    The A/B/C variants for the 35/17/8 grids are configurations: see `a()`, `b()`, `c()`.
+    The A/B/C variants of Inception-ResNet-v2 are configurations: see `a()`, `b()`, `c()`.
     """
 
     def __init__(
@@ -525,28 +684,20 @@ class InceptionResNetBlock(nn.Module):
         scale: float = 0.2,
         bn: bool = True,
         residual: bool = True,
+        relu: bool = True,
     ):
         super().__init__()
         check_channels(in_ch=in_ch)
         if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
             raise ValueError(f"scale must be in (0, 1] (the paper uses 0.1-0.3), got {scale!r}")
-        if not branches:
-            raise ValueError("InceptionResNetBlock needs at least one branch, got none")
-        for name, spec in branches.items():
-            if not spec:
-                raise ValueError(f"InceptionResNetBlock branch {name!r} has no layers")
-            for out_ch, kernel in spec:
-                check_channels(**{f"{name} width": out_ch})
-                _pair(kernel)
+        _check_branch_specs("InceptionResNetBlock", branches, "branch")
         self.in_ch, self.out_ch = in_ch, in_ch
-        self.scale, self.residual = float(scale), residual
-        self.branches = nn.ModuleDict(
-            {
-                name: nn.Sequential(*_conv_stack(in_ch, spec, bn, 1, "same"))
-                for name, spec in branches.items()
-            }
-        )
-        concat = sum(spec[-1][0] for spec in branches.values())
+        self.scale, self.residual, self.relu = float(scale), residual, relu
+        built, concat = {}, 0
+        for name, spec in branches.items():
+            built[name], width = _build_branch(in_ch, spec, bn)
+            concat += width
+        self.branches = nn.ModuleDict(built)
         # Linear projection with a bias, no BN, no ReLU: it only matches the widths for the add.
         self.project = ConvBNAct(concat, in_ch, 1, bn=False, act=False)
 
@@ -554,7 +705,8 @@ class InceptionResNetBlock(nn.Module):
         check_input(self, x, self.in_ch)
         mixed = torch.cat([branch(x) for branch in self.branches.values()], dim=1)
         y = self.scale * self.project(mixed)
-        return torch.relu(x + y if self.residual else y)
+        y = x + y if self.residual else y
+        return torch.relu(y) if self.relu else y
 
     # Branch widths of Inception-ResNet-v2 at width w = 32 (A), 128 (B), 192 (C).
     @classmethod

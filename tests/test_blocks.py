@@ -2,7 +2,10 @@
 
 Every expected parameter count is written out here from the papers' arithmetic
 (k_h * k_w * c_in * c_out weights per conv, + c_out biases when there is no BN, + 2 * c per BN),
-never computed with the code under test.
+never computed with the code under test. The widths come from the papers' tables and figures:
+GoogLeNet (Szegedy et al. 2014) Table 1; Inception v3 (Szegedy et al. 2015) Figures 5-7 and 10;
+Inception-v4 / Inception-ResNet (Szegedy et al. 2016, arXiv:1602.07261) Figures 3-8, 10-13,
+16-19 and Table 1.
 """
 
 import pytest
@@ -11,6 +14,7 @@ from torch import nn
 
 from inception_lab.blocks import (
     AuxClassifier,
+    Conv,
     ConvBNAct,
     GridReduction,
     Inception,
@@ -18,9 +22,13 @@ from inception_lab.blocks import (
     InceptionB,
     InceptionC,
     InceptionResNetBlock,
+    Mixed,
     MultiBranch,
     NaiveInception,
+    Pool,
+    Split,
     SplitConv,
+    reduction_a,
 )
 
 
@@ -114,7 +122,7 @@ def test_naive_inception_shapes_and_pool_passthrough(size):
 
 # --------------------------------------------------------------------------- v1 module
 def test_inception_paper_params_match_table1_weights():
-    # Weights only (no biases) of Table 1 rows, from REFERENCE.md.
+    # Weights only (no biases) of the GoogLeNet paper's Table 1 rows, multiplied out by hand.
     def weights(block):
         return sum(m.weight.numel() for m in block.modules() if isinstance(m, nn.Conv2d))
 
@@ -154,6 +162,7 @@ def test_multibranch_contract():
         InceptionB(8, 2, 2, 2, 2, 2, 2),
         InceptionC(8, 2, 2, 2, 2, 2, 2),
         GridReduction(8, {"branch3x3": [(4, 3)]}),
+        Mixed(8, {"a": [(2, 1), Split(3)], "b": [Pool("avg"), (2, 1)]}),
     ]:
         assert isinstance(block, MultiBranch)
         assert isinstance(block.branches, nn.ModuleDict)
@@ -223,11 +232,11 @@ def test_inception_b_kernel_order_follows_torchvision():
 
 
 def test_split_conv():
-    block = SplitConv(24, 16)
+    block = SplitConv(24, 16)  # 16 channels from each of the two convs
     assert n_params(block) == conv(24, 16, 1, 3) + conv(24, 16, 3, 1)
     assert block.split_1xn.conv.kernel_size == (1, 3)
     assert block.split_nx1.conv.kernel_size == (3, 1)
-    assert block.out_ch == 32
+    assert (block.ch_each, block.out_ch) == (16, 32)  # out_ch: the output width, as everywhere
     assert run(block, 2, 24, 8, 6).shape == (2, 32, 8, 6)
 
 
@@ -247,6 +256,62 @@ def test_inception_c_params(factorized):
     assert block.out_ch == c1 + 2 * c3 + 2 * cd + pp == 2048
     assert run(block, 1, cin, 8, 8).shape == (1, 2048, 8, 8)
     assert isinstance(block.branches["branch3x3"][-1], SplitConv if factorized else ConvBNAct)
+
+
+def test_inception_b_per_layer_widths_v4_figure_5():
+    # Inception-v4's 17x17 module widens inside its branches: 192 -> 224 -> 256 and
+    # 192 -> 192 -> 224 -> 224 -> 256 (in the released model's order: the double branch
+    # starts with 7x1).
+    block = InceptionB(1024, 384, 192, (224, 256), 192, (192, 224, 224, 256), 128)
+    single = conv(1024, 192, 1) + conv(192, 224, 1, 7) + conv(224, 256, 7, 1)
+    double = conv(1024, 192, 1) + conv(192, 192, 7, 1) + conv(192, 224, 1, 7)
+    double += conv(224, 224, 7, 1) + conv(224, 256, 1, 7)
+    assert n_params(block) == conv(1024, 384, 1) + single + double + conv(1024, 128, 1)
+    assert block.out_ch == 384 + 256 + 256 + 128 == 1024
+    widths = [m.out_channels for m in block.branches["branch7x7dbl"].modules()
+              if isinstance(m, nn.Conv2d)]  # fmt: skip
+    assert widths == [192, 192, 224, 224, 256]
+    assert run(block, 1, 1024, 17, 17).shape == (1, 1024, 17, 17)
+    twin = InceptionB(1024, 384, 192, (224, 256), 192, (192, 224, 224, 256), 128, factorized=False)
+    twin_double = conv(1024, 192, 1) + conv(192, 224, 7) + conv(224, 256, 7)
+    assert n_params(twin) == conv(1024, 384, 1) + conv(1024, 192, 1) + conv(192, 256, 7) + (
+        twin_double + conv(1024, 128, 1)
+    )
+
+
+def test_inception_b_int_widths_are_the_per_layer_widths_of_v3():
+    v3 = InceptionB(768, 192, 128, 192, 128, 192, 192)
+    spelled_out = InceptionB(768, 192, 128, (128, 192), 128, (128, 128, 128, 192), 192)
+    shapes = [p.shape for p in v3.parameters()]
+    assert [p.shape for p in spelled_out.parameters()] == shapes
+
+
+def test_inception_c_per_layer_widths_v4_figure_6():
+    # Inception-v4's 8x8 module: the double branch is 1x1 384 -> 3x1 448 -> 1x3 512 -> split 256.
+    block = InceptionC(1536, 256, 384, 256, 384, (448, 512, 256), 256)
+    branch3x3 = conv(1536, 384, 1) + conv(384, 256, 1, 3) + conv(384, 256, 3, 1)
+    double = conv(1536, 384, 1) + conv(384, 448, 3, 1) + conv(448, 512, 1, 3)
+    double += conv(512, 256, 1, 3) + conv(512, 256, 3, 1)
+    assert n_params(block) == conv(1536, 256, 1) + branch3x3 + double + conv(1536, 256, 1)
+    assert block.out_ch == 256 + 2 * 256 + 2 * 256 + 256 == 1536
+    kernels = [m.kernel_size for m in block.branches["branch3x3dbl"].modules()
+               if isinstance(m, nn.Conv2d)]  # fmt: skip
+    assert kernels == [(1, 1), (3, 1), (1, 3), (1, 3), (3, 1)]
+    assert run(block, 1, 1536, 8, 8).shape == (1, 1536, 8, 8)
+    twin = InceptionC(1536, 256, 384, 256, 384, (448, 512, 256), 256, factorized=False)
+    twin_double = conv(1536, 384, 1) + conv(384, 512, 3) + conv(512, 512, 3)
+    expected = conv(1536, 256, 1) + conv(1536, 384, 1) + conv(384, 512, 3) + twin_double
+    assert n_params(twin) == expected + conv(1536, 256, 1)
+    assert run(twin, 1, 1536, 8, 8).shape == (1, 1536, 8, 8)
+
+
+def test_per_layer_width_errors():
+    with pytest.raises(ValueError, match=r"ch7x7 must be a positive integer or 2 of them"):
+        InceptionB(16, 4, 4, (4,), 4, 4, 4)
+    with pytest.raises(ValueError, match=r"ch7x7dbl\[2\] must be a positive integer"):
+        InceptionB(16, 4, 4, 4, 4, (4, 4, 0, 4), 4)
+    with pytest.raises(ValueError, match=r"ch3x3dbl must be a positive integer or 3 of them"):
+        InceptionC(16, 4, 4, 4, 4, (4, 4), 4)
 
 
 # --------------------------------------------------------------------------- average pools
@@ -283,6 +348,70 @@ def test_grid_reduction_sizes(padding, size, expected):
     expected_params += conv(8, 8, 7, 1) + conv(8, 8, 3)
     assert n_params(block) == expected_params
     assert run(block, 2, 16, size, size).shape == (2, 16 + 12 + 8, expected, expected)
+
+
+# --------------------------------------------------------------------------- branch specs
+def test_mixed_builds_the_v4_stem_concats_of_figure_3():
+    # Inception-v4 paper Figure 3: 147x147x64 -> (3x3/2 max pool | 3x3/2 conv 96) -> 73x73x160
+    first = Mixed(64, {"branch_pool": [Pool("max", stride=2, padding="valid")],
+                       "branch3x3": [Conv(96, 3, stride=2, padding="valid")]})  # fmt: skip
+    assert n_params(first) == conv(64, 96, 3) and first.out_ch == 160
+    x = torch.randn(1, 64, 147, 147)
+    with torch.no_grad():
+        out = first.eval()(x)
+    assert out.shape == (1, 160, 73, 73)
+    assert torch.equal(out[:, :64], nn.functional.max_pool2d(x, 3, stride=2))  # pool first
+    # 73x73x160 -> (1x1 64 -> 3x3 96 V | 1x1 64 -> 1x7 64 -> 7x1 64 -> 3x3 96 V) -> 71x71x192
+    second = Mixed(160, {
+        "branch3x3": [(64, 1), Conv(96, 3, padding="valid")],
+        "branch7x7x3": [(64, 1), (64, (1, 7)), (64, (7, 1)), Conv(96, 3, padding="valid")],
+    })  # fmt: skip
+    expected = conv(160, 64, 1) + conv(64, 96, 3) + conv(160, 64, 1) + conv(64, 64, 1, 7)
+    assert n_params(second) == expected + conv(64, 64, 7, 1) + conv(64, 96, 3)
+    assert run(second, 1, 160, 73, 73).shape == (1, 192, 71, 71)
+    assert isinstance(first, MultiBranch) and list(first.branches) == ["branch_pool", "branch3x3"]
+
+
+def test_mixed_split_and_pool_specs():
+    block = Mixed(16, {"branch3x3": [(8, 1), Split(4)], "branch_pool": [Pool("avg"), (6, 1)],
+                       "identity_pool": [Pool("max")]})  # fmt: skip
+    assert block.out_ch == 2 * 4 + 6 + 16  # a split doubles, a lone pool passes its input on
+    assert n_params(block) == conv(16, 8, 1) + conv(8, 4, 1, 3) + conv(8, 4, 3, 1) + conv(16, 6, 1)
+    assert isinstance(block.branches["branch3x3"][1], SplitConv)
+    assert run(block, 2, 16, 9, 7).shape == (2, 30, 9, 7)
+
+
+def test_mixed_bad_specs():
+    with pytest.raises(ValueError, match="Mixed needs at least one branch, got none"):
+        Mixed(16, {})
+    with pytest.raises(ValueError, match="Mixed branch 'b' has no layers"):
+        Mixed(16, {"b": []})
+    with pytest.raises(ValueError, match="b width must be a positive integer"):
+        Mixed(16, {"b": [Conv(0, 3)]})
+    with pytest.raises(ValueError, match="kernel_size must be a positive int or a pair"):
+        Mixed(16, {"b": [(4, 0)]})
+    with pytest.raises(ValueError, match='pool must be "max", "avg" or "avg_include_pad"'):
+        Mixed(16, {"b": [Pool("min")]})
+
+
+@pytest.mark.parametrize(
+    ("in_ch", "filters", "out_ch"),
+    [  # the Inception-v4 paper's Table 1: k, l, m, n
+        (384, (192, 224, 256, 384), 1024),  # Inception-v4
+        (256, (192, 192, 256, 384), 896),  # Inception-ResNet-v1
+        (320, (256, 256, 384, 384), 1088),  # Inception-ResNet-v2 (released, 320 channels in)
+    ],
+)
+def test_reduction_a_table1(in_ch, filters, out_ch):
+    k, l_, m, n = filters
+    block = reduction_a(in_ch, filters)
+    assert isinstance(block, GridReduction)
+    expected = conv(in_ch, n, 3) + conv(in_ch, k, 1) + conv(k, l_, 3) + conv(l_, m, 3)
+    assert n_params(block) == expected
+    assert block.out_ch == in_ch + n + m == out_ch
+    assert run(block, 1, in_ch, 35, 35).shape == (1, out_ch, 17, 17)  # Figure 7: 35 -> 17
+    with pytest.raises(ValueError, match=r"filters must be the four ints \(k, l, m, n\)"):
+        reduction_a(in_ch, (192, 224, 256))
 
 
 # --------------------------------------------------------------------------- aux heads
@@ -359,6 +488,28 @@ def test_inception_resnet_block_equation(residual):
     assert isinstance(block.project.bn, nn.Identity) and block.project.conv.bias is not None
 
 
+def test_inception_resnet_block_without_relu():
+    # The released Inception-ResNet-v2's last block: scale 1.0 and no ReLU after the sum.
+    block = InceptionResNetBlock.c(32, 8, scale=1.0, relu=False).eval()
+    x = torch.randn(2, 32, 5, 5)
+    with torch.no_grad():
+        mixed = torch.cat([b(x) for b in block.branches.values()], dim=1)
+        assert torch.allclose(block(x), x + block.project(mixed), atol=1e-6)
+        assert (block(x) < 0).any()
+    assert InceptionResNetBlock.c(32, 8).relu is True  # the default keeps the ReLU
+
+
+def test_inception_resnet_block_from_v1_figure_10():
+    # Inception-ResNet-v1's 35x35 block: 32 | 32 -> 32 | 32 -> 32 -> 32, linear 1x1 to 256.
+    spec = {"branch1x1": [(32, 1)], "branch3x3": [(32, 1), (32, 3)],
+            "branch3x3dbl": [(32, 1), (32, 3), (32, 3)]}  # fmt: skip
+    block = InceptionResNetBlock(256, spec, scale=0.17)
+    branches = conv(256, 32, 1) + conv(256, 32, 1) + conv(32, 32, 3)
+    branches += conv(256, 32, 1) + conv(32, 32, 3) + conv(32, 32, 3)
+    assert n_params(block) == branches + conv(96, 256, 1, bn=False)
+    assert run(block, 1, 256, 35, 35).shape == (1, 256, 35, 35)
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "8", None])
 def test_bad_channel_counts(bad):
@@ -392,7 +543,7 @@ def test_even_kernels_need_explicit_padding(kernel):
 def test_even_kernels_in_blocks():
     with pytest.raises(ValueError, match="needs odd kernel sizes"):
         InceptionA(16, 4, 4, 4, 4, 4, 4, single_kernel=4)
-    with pytest.raises(ValueError, match="needs odd kernel sizes"):
+    with pytest.raises(ValueError, match=r"InceptionB: n must be odd .*got n=6"):
         InceptionB(16, 4, 4, 4, 4, 4, 4, n=6)
     with pytest.raises(ValueError, match="needs odd kernel sizes"):
         Inception(16, 4, 4, 4, 4, 4, 4, kernel5=4)
@@ -456,6 +607,9 @@ def test_wrong_input_channels_name_the_block(block, name, in_ch):
         InceptionC(16, 4, 4, 4, 4, 4, 4),
         GridReduction(16, {"b": [(4, 1), (4, 3)]}, padding=1),
         InceptionResNetBlock.b(16, 8),
+        InceptionB(16, 4, 4, (6, 8), 4, (4, 6, 6, 8), 4),
+        InceptionC(16, 4, 4, 4, 4, (6, 8, 4), 4),
+        Mixed(16, {"a": [Conv(8, 3, stride=2, padding=1)], "b": [Pool("max", 2, 1)]}),
     ],
 )
 def test_blocks_under_bf16_autocast_and_channels_last(block):

@@ -1,6 +1,14 @@
 """Tests for inception_lab.models: shapes, parameter counts and MACs against the papers' arithmetic
 and torchvision, torchvision weights giving torchvision's outputs, the aux-head contract, bad input,
-and bf16 autocast with channels_last inputs."""
+and bf16 autocast with channels_last inputs. (Logits against timm's Inception-v4 and
+Inception-ResNet-v2: tests/test_family_reference.py.)
+
+Sources of the expected numbers: the GoogLeNet paper's Table 1 (Szegedy et al. 2014, "Going
+Deeper with Convolutions"), worked out layer by layer below; torchvision 0.29's `googlenet` and
+`inception_v3` (counted with `sum(p.numel())` and torch's FlopCounterMode; torchvision documents
+1.498 and 5.713 "GFLOPS", which are multiply-adds); the Inception-v4 paper (Szegedy et al. 2016,
+"Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+arXiv:1602.07261), its Figures 7 and 10-14 and Table 1, for Inception-ResNet-v1."""
 
 import pytest
 import torch
@@ -8,13 +16,15 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from inception_lab import models
+from inception_lab import models, profile
 from inception_lab.models import (
     bn_inception,
     build,
     googlenet,
-    inception_resnet,
+    inception_resnet_v1,
+    inception_resnet_v2_half,
     inception_v3,
+    inception_v4,
     list_models,
     load_torchvision_state_dict,
     mini_baseline,
@@ -90,7 +100,10 @@ def test_registry_lists_every_model():
         "googlenet",
         "bn_inception",
         "inception_v3",
-        "inception_resnet",
+        "inception_v4",
+        "inception_resnet_v1",
+        "inception_resnet_v2",
+        "inception_resnet_v2_half",
         *MINIS,
     ]
     assert isinstance(build("mini_googlenet", num_classes=7), models.Network)
@@ -109,7 +122,7 @@ def test_googlenet_paper_weights_and_macs_match_table1():
     model = googlenet("paper")
     stem = 7 * 7 * 3 * 64 + 64 * 64 + 9 * 64 * 192
     weights = stem + sum(module_weights(row) for row in TABLE1) + 1024 * 1000
-    assert weights == 6_990_272  # REFERENCE.md
+    assert weights == 6_990_272  # Table 1's channel numbers, multiplied out
     convs_and_linears = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert sum(m.weight.numel() for m in convs_and_linears) == weights
     # Biases on every conv and the classifier (no BN in the paper):
@@ -119,7 +132,7 @@ def test_googlenet_paper_weights_and_macs_match_table1():
     expected = 7 * 7 * 3 * 64 * 112**2 + (64 * 64 + 9 * 64 * 192) * 56**2 + 1024 * 1000
     expected += sum(module_weights(row) * row[-1] ** 2 for row in TABLE1)
     assert macs(model, 224) == expected
-    assert round(expected / 1e6) == 1583  # "~1.583 G MACs" in REFERENCE.md
+    assert round(expected / 1e6) == 1583  # the paper budgets "1.5 billion multiply-adds"
 
 
 def test_googlenet_paper_layout():
@@ -178,7 +191,7 @@ def test_googlenet_torchvision_param_count(aux_logits, expected):
 
 
 def test_googlenet_torchvision_macs():
-    assert macs(googlenet("torchvision"), 224) == 1_498_376_192  # REFERENCE.md
+    assert macs(googlenet("torchvision"), 224) == 1_498_376_192  # torchvision: 1.498 "GFLOPS"
 
 
 def test_googlenet_torchvision_weights_give_torchvision_outputs():
@@ -269,7 +282,7 @@ def test_inception_v3_macs_and_grids(v3_with_aux):
         )
         for name in names
     ]
-    assert macs(model, 299) == 5_713_216_096  # REFERENCE.md (torchvision's 5.713 G)
+    assert macs(model, 299) == 5_713_216_096  # torchvision: 5.713 "GFLOPS" (multiply-adds)
     for hook in hooks:
         hook.remove()
     assert sizes == {
@@ -283,7 +296,7 @@ def test_inception_v3_macs_and_grids(v3_with_aux):
 
 
 def test_torchvision_key_mapping_examples():
-    key = models._from_torchvision
+    key = models.from_torchvision_key
     assert (
         key("inception3a.branch2.1.conv.weight") == "inception3a.branches.branch3x3.1.conv.weight"
     )
@@ -328,28 +341,207 @@ def test_bn_inception_aux():
     assert isinstance(out, tuple) and [o.shape for o in out] == [(2, 5)] * 3
 
 
-def test_inception_resnet_layout_and_v2_widths():
-    model = inception_resnet(depth=(2, 3, 1))
+def conv(c_in: int, c_out: int, kh: int, kw: int | None = None, bn: bool = True) -> int:
+    """Hand formula for one conv layer: weights, then BN's gamma and beta (or a bias)."""
+    kw = kh if kw is None else kw
+    return kh * kw * c_in * c_out + (2 * c_out if bn else c_out)
+
+
+def stage_shapes(model: nn.Module, size: int, names: list[str]) -> dict[str, tuple[int, ...]]:
+    """(C, H, W) after each named child for a (1, 3, size, size) input, on the meta device."""
+    model, shapes = model.to("meta").eval(), {}
+    hooks = [
+        getattr(model, name).register_forward_hook(
+            lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:]))
+        )
+        for name in names
+    ]
+    model(torch.empty(1, 3, size, size, device="meta"))
+    for hook in hooks:
+        hook.remove()
+    return shapes
+
+
+# --------------------------------------------------------------------------- Inception-v4
+def test_inception_v4_params_from_the_figures():
+    # Szegedy et al. 2016 (arXiv:1602.07261): stem Figure 3, Inception-A/B/C Figures 4-6,
+    # Reduction-A Figure 7 with Table 1's k, l, m, n = 192, 224, 256, 384, Reduction-B Figure 8.
+    stem = conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 96, 3)
+    stem += conv(160, 64, 1) + conv(64, 96, 3)
+    stem += conv(160, 64, 1) + conv(64, 64, 1, 7) + conv(64, 64, 7, 1) + conv(64, 96, 3)
+    stem += conv(192, 192, 3)
+    a = conv(384, 96, 1) + conv(384, 64, 1) + conv(64, 96, 3) + conv(384, 64, 1)
+    a += conv(64, 96, 3) + conv(96, 96, 3) + conv(384, 96, 1)
+    red_a = conv(384, 384, 3) + conv(384, 192, 1) + conv(192, 224, 3) + conv(224, 256, 3)
+    b = conv(1024, 384, 1) + conv(1024, 192, 1) + conv(192, 224, 1, 7) + conv(224, 256, 7, 1)
+    b += conv(1024, 192, 1) + conv(192, 192, 7, 1) + conv(192, 224, 1, 7)
+    b += conv(224, 224, 7, 1) + conv(224, 256, 1, 7) + conv(1024, 128, 1)
+    red_b = conv(1024, 192, 1) + conv(192, 192, 3) + conv(1024, 256, 1) + conv(256, 256, 1, 7)
+    red_b += conv(256, 320, 7, 1) + conv(320, 320, 3)
+    c = conv(1536, 256, 1) + conv(1536, 384, 1) + conv(384, 256, 1, 3) + conv(384, 256, 3, 1)
+    c += conv(1536, 384, 1) + conv(384, 448, 3, 1) + conv(448, 512, 1, 3)
+    c += conv(512, 256, 1, 3) + conv(512, 256, 3, 1) + conv(1536, 256, 1)
+    expected = stem + 4 * a + red_a + 7 * b + red_b + 3 * c + 1536 * 1000 + 1000
+    assert expected == 42_679_816  # timm's inception_v4 (tests/test_family_reference.py)
+    with torch.device("meta"):
+        assert n_params(inception_v4()) == expected
+
+
+def test_inception_v4_grids_match_figure_9():
+    names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Mixed_3a", "Mixed_4a",
+             "Mixed_5a", "Mixed_5e", "Mixed_6a", "Mixed_6h", "Mixed_7a", "Mixed_7d"]  # fmt: skip
+    model = inception_v4()
+    assert [n for n in model.stage_names if n.startswith("Mixed_5")][1:] == [
+        "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_5e"]  # fmt: skip
+    assert len([n for n in model.stage_names if n.startswith("Mixed_6")]) == 1 + 7
+    assert len([n for n in model.stage_names if n.startswith("Mixed_7")]) == 1 + 3
+    assert stage_shapes(model, 299, names) == {
+        "Conv2d_1a_3x3": (32, 149, 149),
+        "Conv2d_2a_3x3": (32, 147, 147),
+        "Conv2d_2b_3x3": (64, 147, 147),
+        "Mixed_3a": (160, 73, 73),
+        "Mixed_4a": (192, 71, 71),
+        "Mixed_5a": (384, 35, 35),
+        "Mixed_5e": (384, 35, 35),
+        "Mixed_6a": (1024, 17, 17),
+        "Mixed_6h": (1024, 17, 17),
+        "Mixed_7a": (1536, 8, 8),
+        "Mixed_7d": (1536, 8, 8),
+    }
+    assert model.dropout.p == pytest.approx(0.2)  # the paper's keep probability 0.8
+
+
+# --------------------------------------------------------------------------- Inception-ResNet-v1
+def test_inception_resnet_v1_params_from_the_figures():
+    # The v4 paper's Inception-ResNet-v1: stem Figure 14, blocks Figures 10, 11, 13 (each with a
+    # linear 1x1 projection: a bias, no BN), Reduction-A Figure 7 with Table 1's k, l, m, n =
+    # 192, 192, 256, 384, Reduction-B Figure 12.
+    stem = conv(3, 32, 3) + conv(32, 32, 3) + conv(32, 64, 3) + conv(64, 80, 1)
+    stem += conv(80, 192, 3) + conv(192, 256, 3)
+    a = conv(256, 32, 1) + conv(256, 32, 1) + conv(32, 32, 3) + conv(256, 32, 1)
+    a += conv(32, 32, 3) + conv(32, 32, 3) + conv(96, 256, 1, bn=False)
+    red_a = conv(256, 384, 3) + conv(256, 192, 1) + conv(192, 192, 3) + conv(192, 256, 3)
+    b = conv(896, 128, 1) + conv(896, 128, 1) + conv(128, 128, 1, 7) + conv(128, 128, 7, 1)
+    b += conv(256, 896, 1, bn=False)
+    red_b = conv(896, 256, 1) + conv(256, 384, 3) + conv(896, 256, 1) + conv(256, 256, 3)
+    red_b += conv(896, 256, 1) + conv(256, 256, 3) + conv(256, 256, 3)
+    c = conv(1792, 192, 1) + conv(1792, 192, 1) + conv(192, 192, 1, 3) + conv(192, 192, 3, 1)
+    c += conv(384, 1792, 1, bn=False)
+    expected = stem + 5 * a + red_a + 10 * b + red_b + 5 * c + 1792 * 1000 + 1000
+    with torch.device("meta"):
+        model = inception_resnet_v1()
+    assert n_params(model) == expected == 22_756_328
+    # about Inception v3's 5.71 G MACs, as the paper pairs them (counted, not published)
+    assert profile.count_macs(model, (3, 299, 299)) == 6_206_361_696
+
+
+def test_inception_resnet_v1_shapes_match_the_figures():
+    model = inception_resnet_v1()
+    blocks = [n for n in model.stage_names if n.startswith("block_")]
+    assert [sum(n.startswith(f"block_{g}") for n in blocks) for g in "abc"] == [5, 10, 5]
+    names = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "maxpool1", "Conv2d_4a_3x3", "Conv2d_4b_3x3",
+             "block_a5", "reduction_a", "block_b10", "reduction_b", "block_c5"]  # fmt: skip
+    branches = {}  # (block, branch) -> (C, H, W), for one block of each kind
+    for block in ("block_a1", "block_b1", "block_c1", "reduction_a", "reduction_b"):
+        for branch_name, branch in getattr(model, block).branches.items():
+            branch.register_forward_hook(
+                lambda m, i, o, key=(block, branch_name): branches.__setitem__(
+                    key, tuple(o.shape[1:])
+                )
+            )
+    assert stage_shapes(model, 299, names) == {
+        "Conv2d_1a_3x3": (32, 149, 149),  # Figure 14
+        "Conv2d_2a_3x3": (32, 147, 147),
+        "maxpool1": (64, 73, 73),
+        "Conv2d_4a_3x3": (192, 71, 71),
+        "Conv2d_4b_3x3": (256, 35, 35),
+        "block_a5": (256, 35, 35),
+        "reduction_a": (896, 17, 17),  # 256 + n 384 + m 256
+        "block_b10": (896, 17, 17),
+        "reduction_b": (1792, 8, 8),  # 896 + 384 + 256 + 256 (Figure 12)
+        "block_c5": (1792, 8, 8),
+    }
+    assert branches == {
+        ("block_a1", "branch1x1"): (32, 35, 35),  # Figure 10: 32 | 32 | 32, then 1x1 to 256
+        ("block_a1", "branch3x3"): (32, 35, 35),
+        ("block_a1", "branch3x3dbl"): (32, 35, 35),
+        ("block_b1", "branch1x1"): (128, 17, 17),  # Figure 11: 128 | 128, then 1x1 to 896
+        ("block_b1", "branch7x7"): (128, 17, 17),
+        ("block_c1", "branch1x1"): (192, 8, 8),  # Figure 13: 192 | 192, then 1x1 to 1792
+        ("block_c1", "branch3x3"): (192, 8, 8),
+        ("reduction_a", "branch3x3"): (384, 17, 17),  # n
+        ("reduction_a", "branch3x3dbl"): (256, 17, 17),  # k -> l -> m
+        ("reduction_a", "branch_pool"): (256, 17, 17),
+        ("reduction_b", "branch3x3a"): (384, 8, 8),
+        ("reduction_b", "branch3x3b"): (256, 8, 8),
+        ("reduction_b", "branch3x3dbl"): (256, 8, 8),
+        ("reduction_b", "branch_pool"): (896, 8, 8),
+    }
+    kernels = [m.conv.kernel_size for m in model.block_b1.branches["branch7x7"]]
+    assert kernels == [(1, 1), (1, 7), (7, 1)]
+    assert [(b.project.in_ch, b.project.out_ch) for b in (model.block_a1, model.block_b1,
+            model.block_c1)] == [(96, 256), (256, 896), (384, 1792)]  # fmt: skip
+    assert [model.block_a1.scale, model.block_b1.scale, model.block_c1.scale] == pytest.approx(
+        [0.17, 0.1, 0.2]
+    )
+
+
+def test_inception_resnet_v1_runs_on_299():
+    torch.manual_seed(0)
+    model = inception_resnet_v1(num_classes=10, scale=0.3).eval()
+    assert all(b.scale == pytest.approx(0.3) and b.relu for b in model.modules()
+               if isinstance(b, models.InceptionResNetBlock))  # fmt: skip
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 299, 299))
+    assert out.shape == (1, 10) and torch.isfinite(out).all()
+
+
+# --------------------------------------------------------------------------- Inception-ResNet-v2
+def test_inception_resnet_v2_half_layout_and_v2_widths():
+    model = inception_resnet_v2_half(depth=(2, 3, 2))
     names = [n for n, _ in model.named_children()]
     assert [n for n in names if n.startswith("block_")] == [
-        "block_a1", "block_a2", "block_b1", "block_b2", "block_b3", "block_c1",
+        "block_a1", "block_a2", "block_b1", "block_b2", "block_b3", "block_c1", "block_c2",
     ]  # fmt: skip
     assert (model.block_a1.in_ch, model.block_b1.in_ch, model.block_c1.in_ch) == (320, 1088, 2080)
     assert (model.block_a1.scale, model.block_b1.scale, model.block_c1.scale) == pytest.approx(
         (0.17, 0.1, 0.2)
     )
-    assert all(b.scale == 1.0 for b in inception_resnet(depth=1, scale=1.0).modules()
+    assert (model.block_c2.scale, model.block_c2.relu) == (1.0, False)  # the released last block
+    assert all(b.scale == 1.0 for b in inception_resnet_v2_half(depth=1, scale=1.0).modules()
                if isinstance(b, models.InceptionResNetBlock))  # fmt: skip
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 75, 75)).shape == (1, 1000)
     # Each extra A block adds exactly one A block's parameters.
-    small = inception_resnet(width=0.25, depth=1)
-    deeper = inception_resnet(width=0.25, depth=(2, 1, 1))
+    small = inception_resnet_v2_half(width=0.25, depth=1)
+    deeper = inception_resnet_v2_half(width=0.25, depth=(2, 1, 1))
     assert n_params(deeper) - n_params(small) == n_params(small.block_a1)
 
 
-def test_inception_resnet_width_and_channels():
-    model = inception_resnet(num_classes=10, width=0.25, depth=(1, 1, 1), in_channels=1).eval()
+def test_inception_resnet_v2_half_at_full_depth_is_inception_resnet_v2():
+    with torch.device("meta"):
+        half = inception_resnet_v2_half()
+        full = inception_resnet_v2_half(depth=(10, 20, 10))
+        v2 = models.inception_resnet_v2()
+    assert n_params(half) == 33_782_664
+    assert n_params(full) == n_params(v2) == 55_843_464
+    shapes = {k: v.shape for k, v in v2.state_dict().items()}
+    assert {k: v.shape for k, v in full.state_dict().items()} == shapes
+
+
+def test_old_name_inception_resnet_still_builds():
+    # "inception_resnet" was the half-depth builder's name; lessons and figures may still use it.
+    assert models.inception_resnet is inception_resnet_v2_half
+    assert "inception_resnet" not in list_models()
+    with torch.device("meta"):
+        model = build("inception_resnet", width=0.25, depth=1)
+    assert model.name == "inception_resnet_v2_half"
+
+
+def test_inception_resnet_v2_half_width_and_channels():
+    model = inception_resnet_v2_half(
+        num_classes=10, width=0.25, depth=(1, 1, 1), in_channels=1
+    ).eval()
     assert model.block_a1.in_ch == 80  # 320 / 4
     with torch.no_grad():
         assert model(torch.randn(2, 1, 75, 75)).shape == (2, 10)
@@ -364,7 +556,10 @@ def test_inception_resnet_width_and_channels():
         (lambda: inception_v3(), 75),  # likewise
         (lambda: googlenet("paper"), 31),  # its maxpool4 is 3x3/2 instead of 2x2/2
         (lambda: bn_inception(), 31),
-        (lambda: inception_resnet(width=0.25, depth=1), 75),
+        (lambda: inception_resnet_v2_half(width=0.25, depth=1), 75),
+        (lambda: inception_v4(), 75),  # stem (v4 paper Figure 3) and two stride-2 reductions
+        (lambda: inception_resnet_v1(), 75),  # stem (Figure 14) and two reductions
+        (lambda: models.inception_resnet_v2(), 75),
     ],
 )
 def test_minimum_input_size(make, minimum):
@@ -583,7 +778,7 @@ def test_bad_residual_scale(scale):
     with pytest.raises(ValueError, match=r"scale must be in \(0, 1\]"):
         mini_inception_resnet(scale=scale)
     with pytest.raises(ValueError, match=r"scale must be in \(0, 1\]"):
-        inception_resnet(depth=1, scale=scale)
+        inception_resnet_v2_half(depth=1, scale=scale)
 
 
 @pytest.mark.parametrize("depth", [-1, (1, 2), (1, 2, 2.5), "3"])
@@ -598,7 +793,7 @@ FULL_SIZE = [
     ("googlenet", {"variant": "torchvision", "aux_logits": True}, 64),
     ("bn_inception", {"aux_logits": True}, 64),
     ("inception_v3", {"aux_logits": True}, 107),
-    ("inception_resnet", {"width": 0.25, "depth": 1}, 80),
+    ("inception_resnet_v2_half", {"width": 0.25, "depth": 1}, 80),
 ]
 
 
