@@ -21,7 +21,7 @@ from .lesson05 import batch_norm_forward
 from .lesson06 import calibration_error, smoothed_loss
 from .lesson07 import largest_stable_scale, scaled_residual_forward
 from .lesson08 import scaled_lr, throughput
-from .lesson09 import (
+from .lesson10 import (
     CAPSTONE_MARGIN,
     CAPSTONE_MAX_MACS,
     CAPSTONE_MAX_PARAMS,

@@ -1,11 +1,11 @@
-"""The lesson 09 checks (capstone design, separable conv cost) pass right answers and give hints
+"""The lesson 10 checks (capstone design, separable conv cost) pass right answers and give hints
 for wrong ones."""
 
 import pytest
 from torch import nn
 
 from inception_lab import blocks, checks
-from inception_lab.checks import lesson09
+from inception_lab.checks import lesson10
 
 
 # --------------------------------------------------------------------------- Exercise 2
@@ -106,7 +106,7 @@ def test_capstone_stub_raises_not_implemented():
 def test_capstone_challenge_passes_a_good_design_and_fails_a_starved_one(monkeypatch, capsys):
     # Both train for real (a few seconds each), on seed 0 only to keep the test short: the
     # several-seed rule is tested below with fixed accuracies. The baseline is trained once.
-    monkeypatch.setattr(lesson09, "CAPSTONE_SEEDS", (0,))
+    monkeypatch.setattr(lesson10, "CAPSTONE_SEEDS", (0,))
     checks.capstone_challenge(good_stage)
     out = capsys.readouterr().out
     assert out.startswith("Correct: challenge met on all 1 seeds") and "the baseline's" in out
@@ -128,8 +128,8 @@ def test_capstone_rules_make_the_verdict_meaningful():
 
 def fake_training(monkeypatch, mine, base):
     """Replace the brief trainings by fixed accuracies per seed (the verdict's logic only)."""
-    monkeypatch.setattr(lesson09, "_brief_accuracy", lambda build, seed: mine[seed])
-    monkeypatch.setattr(lesson09, "_baseline_accuracy", lambda seed: base[seed])
+    monkeypatch.setattr(lesson10, "_brief_accuracy", lambda build, seed: mine[seed])
+    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: base[seed])
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Lesson 09 checks: the capstone design, and the cost of a depthwise separable convolution.
+"""Lesson 10 checks: the capstone design, and the cost of a depthwise separable convolution.
 
 Exercise 1 designs the stages of a mini network (`models.mini_custom`) under a cost budget:
 `capstone_budget` counts it (instant), `capstone_challenge` also trains it and the baseline (the
@@ -84,7 +84,7 @@ def _capstone_costs(make_stage: Callable) -> tuple[nn.Module, int, int]:
 
 
 def capstone_budget(make_stage: Callable) -> None:
-    """Lesson 09, Exercise 1 (cost part): `models.mini_custom(make_stage)` fits the budget.
+    """Lesson 10, Exercise 1 (cost part): `models.mini_custom(make_stage)` fits the budget.
 
     At most CAPSTONE_MAX_MACS MACs per 32x32 image and CAPSTONE_MAX_PARAMS parameters, counted by
     `profile`, and every stage holds at least one multi-branch block from `inception_lab.blocks`.
@@ -143,7 +143,7 @@ def _challenge_hint(mine: list[float], base: list[float]) -> str:
 
 
 def capstone_challenge(make_stage: Callable) -> None:
-    """Lesson 09, Exercise 1 (the challenge): within the budget AND clearly more accurate than
+    """Lesson 10, Exercise 1 (the challenge): within the budget AND clearly more accurate than
     the baseline (`models.mini_baseline(bn=True)`) when both get the same brief training,
     CAPSTONE_TRAINING, evaluated on all 1,000 validation images.
 
@@ -240,7 +240,7 @@ def _check_separable(got: object, cin: int, cout: int, k: int, s: int) -> None:
 
 
 def separable_conv_cost(separable_cost: Callable[[int, int, int, int], tuple[int, int]]) -> None:
-    """Lesson 09, Exercise 2: `separable_cost(in_ch, out_ch, k, size) -> (weights, macs)` of a
+    """Lesson 10, Exercise 2: `separable_cost(in_ch, out_ch, k, size) -> (weights, macs)` of a
     depthwise separable convolution on a size x size map: a k x k depthwise conv (one filter per
     input channel, groups=in_ch) then a 1x1 pointwise conv to out_ch; no biases, stride 1, "same"
     padding. The reference counts real `nn.Conv2d` layers with `profile`.
