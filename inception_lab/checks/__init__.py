@@ -21,6 +21,7 @@ from .lesson05 import batch_norm_forward
 from .lesson06 import calibration_error, smoothed_loss
 from .lesson07 import largest_stable_scale, scaled_residual_forward
 from .lesson08 import scaled_lr, throughput
+from .lesson09 import ten_crop, top_k_error
 from .lesson10 import (
     CAPSTONE_MARGIN,
     CAPSTONE_MAX_MACS,
@@ -59,5 +60,7 @@ __all__ = [
     "scaled_residual_forward",
     "separable_conv_cost",
     "smoothed_loss",
+    "ten_crop",
     "throughput",
+    "top_k_error",
 ]

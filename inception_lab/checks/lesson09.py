@@ -1,0 +1,249 @@
+"""Lesson 09 checks: reading the result tables of the Inception papers.
+
+Exercise 1 computes top-k error from logits, the number every ILSVRC table reports. The check
+runs the learner's `top_k_error(logits, labels, k)` on batches built so that each common mistake
+gives a different number (top-1 for top-5, accuracy for error, percent for fraction, k off by
+one, one row for the batch, ties counted against the true class), and names the mistake.
+Exercise 2 writes the ten crops of multi-crop evaluation; the reference is torchvision's
+`ten_crop`, compared as a set of crops, so any order passes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ._common import call_learner, passed, private_rng, require
+
+
+# --------------------------------------------------------------------------- exercise 1
+def reference_top_k_error(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    """The fraction of rows whose true class is NOT among the k largest logits.
+
+    A row is correct when fewer than k classes have a strictly larger logit than its true class:
+    a class that ties with the true class does not push it out of the top k.
+    """
+    true = logits.gather(1, labels.view(-1, 1))
+    beaten_by = (logits > true).sum(dim=1)
+    return (beaten_by >= k).double().mean().item()
+
+
+def _as_number(result: Any) -> float | None:
+    """The learner's result as a float, or None if it is not one number."""
+    if isinstance(result, torch.Tensor):
+        return float(result.detach().double().item()) if result.numel() == 1 else None
+    if isinstance(result, numbers.Real) and not isinstance(result, bool):
+        return float(result)
+    return None
+
+
+def _top_k_batch(n: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random logits without ties, and labels spread over the ranks 0 .. classes - 1.
+
+    The label of row i is the class at rank (i mod classes) of that row's logits, so that the
+    top-1, top-3, top-5 ... errors are all different numbers (and none is 0 or 1).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, classes, generator=gen, dtype=torch.float64)
+    order = logits.argsort(dim=1, descending=True)
+    ranks = torch.arange(n) % classes
+    labels = order[torch.arange(n), ranks[torch.randperm(n, generator=gen)]]
+    return logits.float(), labels
+
+
+def _tied_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows whose true class ties with other classes at the k-th place (k = 2 or 3).
+
+    Row 0: the true class 2 ties with class 1 for the largest logit: correct for every k.
+    Row 1: class 0 is larger, the true class 3 ties with class 4 for second place: correct for
+    k >= 2. Row 2: three classes tie for first place with the true class 5: correct for every k.
+    Row 3: two classes beat the true class 1, which ties with two more: correct for k >= 3.
+    """
+    logits = torch.tensor(
+        [
+            [0.0, 3.0, 3.0, 1.0, -1.0, 0.5],
+            [4.0, 0.0, 1.0, 2.0, 2.0, -2.0],
+            [2.0, 2.0, 0.0, 1.0, 2.0, 2.0],
+            [5.0, 1.0, 4.0, 1.0, 1.0, 0.0],
+        ]
+    )
+    labels = torch.tensor([2, 3, 5, 1])
+    return logits, labels
+
+
+def _diagnose_top_k(got: float, logits: torch.Tensor, labels: torch.Tensor, k: int) -> None:
+    """Raise with the hint of the first typical mistake that explains `got` (if any)."""
+    right = reference_top_k_error(logits, labels, k)
+    close = lambda a, b: math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)  # noqa: E731
+    n = len(labels)
+    first_row = reference_top_k_error(logits[:1], labels[:1], k)
+    wrong_count = right * n
+    mistakes = [
+        (
+            1 - right,
+            "you returned the accuracy: the error is the fraction of images the "
+            "model gets WRONG, 1 - accuracy.",
+        ),  # fmt: skip
+        (100 * right, "return a fraction between 0 and 1, not a percentage."),
+        (
+            100 * (1 - right),
+            "return the error as a fraction between 0 and 1 (you returned the "
+            "accuracy in percent).",
+        ),  # fmt: skip
+        (
+            wrong_count,
+            "divide by the number of images in the batch: the error is a fraction, not a count.",
+        ),  # fmt: skip
+    ]
+    if k > 1:
+        top1 = reference_top_k_error(logits, labels, 1)
+        mistakes.append(
+            (
+                top1,
+                f"for k = {k} a prediction is correct when the true class is ANY of the "
+                f"{k} classes with the largest logits, not only the argmax.",
+            )  # fmt: skip
+        )
+        mistakes.append(
+            (
+                reference_top_k_error(logits, labels, k - 1),
+                f"you used the top {k - 1} classes for k = {k}: check how many classes your "
+                "comparison or your slice keeps (does the true class beat itself?).",
+            )  # fmt: skip
+        )
+    mistakes.append(
+        (
+            reference_top_k_error(logits, labels, k + 1),
+            f"you used the top {k + 1} classes for k = {k}: check how many classes your comparison "
+            "or your slice keeps.",
+        )  # fmt: skip
+    )
+    for value, hint in mistakes:
+        require(not close(got, value), hint)
+    require(
+        not (n > 1 and close(got, first_row) and not close(right, first_row)),
+        "compute the error over the whole batch (every row of `logits`), not one image.",
+    )
+    require(
+        False,
+        f"for k = {k} on a batch of {n} images your function returned {got!r}; count the "
+        "images whose true class is not among the k largest logits, and divide by the batch "
+        "size.",
+    )
+
+
+@private_rng(seed=9)
+def top_k_error(top_k_error: Callable) -> None:
+    """Check `top_k_error(logits, labels, k)`: logits (N, C), labels (N,) -> a fraction in [0, 1].
+
+    Returns nothing and prints a pass message, or raises an AssertionError with a hint.
+    """
+    cases = [
+        (*_top_k_batch(60, 12, seed=2), 5),  # k = 5 first: its neighbours k - 1, k + 1 exist
+        (*_top_k_batch(60, 10, seed=1), 1),
+        (*_top_k_batch(60, 10, seed=3), 3),
+        (*_top_k_batch(7, 20, seed=4), 5),
+        (*_top_k_batch(1, 1000, seed=5), 5),
+    ]
+    for logits, labels, k in cases:
+        result = call_learner(
+            top_k_error, logits.clone(), labels.clone(), k,
+            hint="top_k_error(logits, labels, k) receives logits of shape (N, C), labels of "
+            "shape (N,) and an int k; compare each row's logits with the logit of its true "
+            "class (`logits.gather(1, labels[:, None])`) or use `logits.topk(k, dim=1)`",
+        )  # fmt: skip
+        got = _as_number(result)
+        require(
+            got is not None,
+            "return ONE number for the whole batch (a float, or a tensor with one element), "
+            f"not {type(result).__name__}"
+            + (f" of shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else "")
+            + ": average over the images.",
+        )
+        if not math.isclose(got, reference_top_k_error(logits, labels, k), abs_tol=1e-6):
+            _diagnose_top_k(got, logits, labels, k)
+    logits, labels = _tied_batch()
+    for k in (1, 2, 3):
+        got = _as_number(call_learner(top_k_error, logits.clone(), labels.clone(), k,
+                                      hint="your function failed on a batch with tied logits"))  # fmt: skip
+        right = reference_top_k_error(logits, labels, k)
+        require(
+            got is not None and math.isclose(got, right, abs_tol=1e-6),
+            f"on logits with TIES (k = {k}) your function returned {got!r}: a class that ties "
+            "with the true class must not push it out of the top k. `topk` breaks ties in an "
+            "arbitrary order; count instead how many classes have a STRICTLY larger logit "
+            "than the true class.",
+        )
+    passed(
+        "top-1, top-3 and top-5 error on batches of 1, 7 and 60 images match, ties included: "
+        "the error is the fraction of images whose true class is not among the k largest logits."
+    )
+
+
+# --------------------------------------------------------------------------- exercise 2
+def _reference_crops(images: torch.Tensor, size: int) -> list[torch.Tensor]:
+    import torchvision.transforms.v2.functional as TF
+
+    return list(TF.ten_crop(images, [size, size]))
+
+
+def _find(crop: torch.Tensor, crops: list[torch.Tensor]) -> bool:
+    return any(c.shape == crop.shape and torch.equal(c, crop) for c in crops)
+
+
+@private_rng(seed=19)
+def ten_crop(ten_crop: Callable) -> None:
+    """Check `ten_crop(images, size)`: (N, C, H, W) -> (10, N, C, size, size), the four corner
+    crops and the centre crop of the images and of their left-right mirror images, any order."""
+    for n, c, h, w, size in ((2, 3, 8, 10, 4), (1, 1, 12, 12, 6), (3, 2, 9, 11, 5)):
+        images = torch.randn(n, c, h, w)
+        result = call_learner(
+            ten_crop, images.clone(), size,
+            hint="ten_crop(images, size) receives a batch (N, C, H, W) and an int; slice it "
+            "with images[..., top:top + size, left:left + size]",
+        )  # fmt: skip
+        if isinstance(result, list | tuple):
+            require(
+                all(isinstance(t, torch.Tensor) for t in result) and len(result) == 10,
+                f"return the 10 crops stacked into one tensor, got {len(result)} items",
+            )
+            result = torch.stack(list(result))
+        require(
+            isinstance(result, torch.Tensor) and tuple(result.shape) == (10, n, c, size, size),
+            f"for images of shape {(n, c, h, w)} and size {size}, return a tensor of shape "
+            f"{(10, n, c, size, size)} (10 crops, each a batch of size x size images); got "
+            + (str(tuple(result.shape)) if isinstance(result, torch.Tensor) else repr(result)),
+        )
+        crops = list(result)
+        expected = _reference_crops(images, size)
+        plain, mirrored = expected[:5], expected[5:]
+        vertical = _reference_crops(images.flip(-2), size)
+        require(
+            all(_find(e, crops) for e in plain[:4]),
+            f"the four corner crops: rows 0 .. {size - 1} or the last {size} rows, columns "
+            f"0 .. {size - 1} or the last {size} columns (on a {h}x{w} image the height and "
+            "the width differ: the corners at the bottom and at the right start at H - size "
+            "and W - size).",
+        )
+        require(
+            _find(plain[4], crops),
+            f"the centre crop: on a {h}x{w} image it starts at row round((H - size) / 2) and "
+            "column round((W - size) / 2).",
+        )
+        require(
+            not any(_find(v, crops) and not _find(v, mirrored) for v in vertical),
+            "mirror the images LEFT-RIGHT (flip the last axis, the width), not upside down.",
+        )
+        require(
+            all(_find(m, crops) for m in mirrored),
+            "the other five crops are the same five crops of the horizontally mirrored images "
+            "(flip the last axis, then crop again).",
+        )
+    passed(
+        "four corners and the centre, of the images and of their mirror images: 10 crops, each "
+        "a full batch, so a model can score all of them in one pass."
+    )

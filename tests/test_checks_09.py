@@ -1,0 +1,203 @@
+"""The lesson 09 checks (top-k error, ten crops) pass right answers and answer each typical
+mistake with its own hint."""
+
+import re
+
+import pytest
+import torch
+
+from inception_lab import checks
+from inception_lab.checks.lesson09 import _tied_batch, _top_k_batch, reference_top_k_error
+
+
+# --------------------------------------------------------------------------- exercise 1
+def by_comparison(logits, labels, k):
+    true = logits.gather(1, labels[:, None])
+    return ((logits > true).sum(dim=1) >= k).float().mean().item()
+
+
+def with_topk(logits, labels, k):
+    hits = (logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1)
+    return 1 - hits.float().mean()
+
+
+def test_top_k_error_correct_answer_passes(capsys):
+    checks.top_k_error(by_comparison)
+    assert "Correct" in capsys.readouterr().out
+
+
+def test_reference_by_hand():
+    logits = torch.tensor([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5]])
+    labels = torch.tensor([2, 1, 0])
+    # ranks of the true class: 1 (second), 1 (tied second: 0.05 = 0.05), 2 (third)
+    assert reference_top_k_error(logits, labels, 1) == 1.0
+    assert reference_top_k_error(logits, labels, 2) == pytest.approx(1 / 3)
+    assert reference_top_k_error(logits, labels, 3) == 0.0
+
+
+def test_tied_batch_is_as_documented():
+    logits, labels = _tied_batch()
+    assert [reference_top_k_error(logits, labels, k) for k in (1, 2, 3)] == [0.5, 0.25, 0.0]
+
+
+def test_batches_separate_the_mistakes():
+    # every k of the check gives a different error, none of them 0 or 1
+    logits, labels = _top_k_batch(60, 12, seed=2)
+    errors = [reference_top_k_error(logits, labels, k) for k in range(1, 8)]
+    assert len(set(errors)) == len(errors) and 0 < min(errors) and max(errors) < 1
+
+
+def _rank(logits, labels):
+    return (logits > logits.gather(1, labels[:, None])).sum(dim=1)
+
+
+WRONG_TOP_K = {
+    "argmax only": (
+        lambda lo, la, k: (lo.argmax(1) != la).float().mean(),
+        "not only the argmax",
+    ),
+    "accuracy": (lambda lo, la, k: 1 - by_comparison(lo, la, k), "you returned the accuracy"),
+    "percent": (lambda lo, la, k: 100 * by_comparison(lo, la, k), "not a percentage"),
+    "accuracy in percent": (
+        lambda lo, la, k: 100 * (1 - by_comparison(lo, la, k)),
+        "accuracy in percent",
+    ),
+    "count": (lambda lo, la, k: (_rank(lo, la) >= k).sum().item(), "not a count"),
+    "k - 1": (lambda lo, la, k: (_rank(lo, la) >= k - 1).float().mean(), f"top {0}"),
+    "k + 1": (lambda lo, la, k: (_rank(lo, la) >= k + 1).float().mean(), "you used the top 6"),
+    "true class counts itself": (
+        lambda lo, la, k: ((lo >= lo.gather(1, la[:, None])).sum(1) >= k).float().mean(),
+        "does the true class beat itself",
+    ),
+    "first image only": (lambda lo, la, k: by_comparison(lo[:1], la[:1], k), "whole batch"),
+    "per image": (lambda lo, la, k: (_rank(lo, la) >= k).float(), "ONE number"),
+    "ties against": (lambda lo, la, k: _ties_against(lo, la, k), "TIES"),
+}
+
+
+def _ties_against(logits, labels, k):
+    """Counts every class that ties with the true class as beating it."""
+    true = logits.gather(1, labels[:, None])
+    beaten_by = (logits >= true).sum(dim=1) - 1
+    return (beaten_by >= k).float().mean()
+
+
+@pytest.mark.parametrize("name", list(WRONG_TOP_K))
+def test_top_k_error_wrong_answers_get_their_hint(name):
+    func, hint = WRONG_TOP_K[name]
+    if name == "k - 1":
+        hint = "you used the top"
+    with pytest.raises(AssertionError, match=re.escape(hint)) as info:
+        checks.top_k_error(func)
+    assert str(info.value).startswith("Not yet. Hint:")
+
+
+def test_top_k_error_k_minus_one_names_the_count():
+    with pytest.raises(AssertionError, match=r"you used the top 4 classes for k = 5"):
+        checks.top_k_error(lambda lo, la, k: (_rank(lo, la) >= k - 1).float().mean())
+
+
+def test_top_k_error_topk_without_ties_reaches_the_tie_case():
+    # torch.topk breaks ties arbitrarily: right on the random batches, but the tie case decides
+    try:
+        checks.top_k_error(with_topk)
+    except AssertionError as err:
+        assert "TIES" in str(err)
+
+
+def test_top_k_error_errors_and_stubs():
+    def crashes(logits, labels, k):
+        return logits[labels]  # wrong indexing: a shape error on the (N, C) logits
+
+    def stub(logits, labels, k):
+        raise NotImplementedError("Exercise 1: write it")
+
+    with pytest.raises(AssertionError, match="Not yet. Hint:"):
+        checks.top_k_error(lambda lo, la, k: 1 / 0)
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.top_k_error(stub)
+    with pytest.raises(AssertionError, match="ONE number|Not yet"):
+        checks.top_k_error(crashes)
+
+
+def test_top_k_error_leaves_the_notebook_random_stream_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    checks.top_k_error(by_comparison)
+    assert torch.equal(torch.rand(1), expected)
+
+
+# --------------------------------------------------------------------------- exercise 2
+def ten_crop(images, size):
+    h, w = images.shape[-2:]
+    top, left = round((h - size) / 2), round((w - size) / 2)
+    crops = []
+    for x in (images, images.flip(-1)):
+        crops += [
+            x[..., :size, :size],
+            x[..., :size, w - size :],
+            x[..., h - size :, :size],
+            x[..., h - size :, w - size :],
+            x[..., top : top + size, left : left + size],
+        ]
+    return torch.stack(crops)
+
+
+def test_ten_crop_correct_answer_passes(capsys):
+    checks.ten_crop(ten_crop)
+    assert "Correct" in capsys.readouterr().out
+    checks.ten_crop(lambda x, s: list(ten_crop(x, s))[::-1])  # a list, any order
+
+
+def _corners_swapped(images, size):
+    """Bottom-right corner taken with the height for both axes."""
+    out = ten_crop(images, size)
+    h = images.shape[-2]
+    out[3] = images[..., h - size :, h - size : h]
+    return out
+
+
+def _only_centre(images, size):
+    return ten_crop(images, size)[4:5].repeat(10, 1, 1, 1, 1)
+
+
+def _centre_floor_wrong(images, size):
+    out = ten_crop(images, size)
+    out[4] = images[..., :size, :size].flip(-1)  # not the centre at all
+    return out
+
+
+def _vertical_flips(images, size):
+    return torch.stack([*ten_crop(images, size)[:5], *ten_crop(images.flip(-2), size)[:5]])
+
+
+def _no_flips(images, size):
+    return torch.cat([ten_crop(images, size)[:5]] * 2)
+
+
+WRONG_CROPS = {
+    "corner with the height twice": (_corners_swapped, "four corner crops"),
+    "only the centre": (_only_centre, "four corner crops"),
+    "no centre": (_centre_floor_wrong, "the centre crop"),
+    "vertical flips": (_vertical_flips, "LEFT-RIGHT"),
+    "no flips": (_no_flips, "horizontally mirrored"),
+    "five crops": (lambda x, s: ten_crop(x, s)[:5], "shape"),
+    "one crop per image": (lambda x, s: ten_crop(x, s).transpose(0, 1), "shape"),
+    "a list of 5": (lambda x, s: list(ten_crop(x, s)[:5]), "stacked"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_CROPS))
+def test_ten_crop_wrong_answers_get_their_hint(name):
+    func, hint = WRONG_CROPS[name]
+    with pytest.raises(AssertionError, match=re.escape(hint)):
+        checks.ten_crop(func)
+
+
+def test_ten_crop_stub_passes_through():
+    def stub(images, size):
+        raise NotImplementedError("Exercise 2: write it")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        checks.ten_crop(stub)
