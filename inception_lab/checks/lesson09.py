@@ -78,54 +78,42 @@ def _tied_batch() -> tuple[torch.Tensor, torch.Tensor]:
 def _diagnose_top_k(got: float, logits: torch.Tensor, labels: torch.Tensor, k: int) -> None:
     """Raise with the hint of the first typical mistake that explains `got` (if any)."""
     right = reference_top_k_error(logits, labels, k)
-    close = lambda a, b: math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)  # noqa: E731
     n = len(labels)
-    first_row = reference_top_k_error(logits[:1], labels[:1], k)
-    wrong_count = right * n
+    slice_hint = "check how many classes your comparison or your slice keeps"
+    accuracy_hint = (
+        "you returned the accuracy: the error is the fraction of images the model gets WRONG, "
+        "1 - accuracy."
+    )
+    percent_accuracy_hint = (
+        "return the error as a fraction between 0 and 1 (you returned the accuracy in percent)."
+    )
+    count_hint = (
+        "divide by the number of images in the batch: the error is a fraction, not a count."
+    )
     mistakes = [
-        (
-            1 - right,
-            "you returned the accuracy: the error is the fraction of images the "
-            "model gets WRONG, 1 - accuracy.",
-        ),  # fmt: skip
+        (1 - right, accuracy_hint),
         (100 * right, "return a fraction between 0 and 1, not a percentage."),
-        (
-            100 * (1 - right),
-            "return the error as a fraction between 0 and 1 (you returned the "
-            "accuracy in percent).",
-        ),  # fmt: skip
-        (
-            wrong_count,
-            "divide by the number of images in the batch: the error is a fraction, not a count.",
-        ),  # fmt: skip
+        (100 * (1 - right), percent_accuracy_hint),
+        (right * n, count_hint),
     ]
     if k > 1:
-        top1 = reference_top_k_error(logits, labels, 1)
-        mistakes.append(
-            (
-                top1,
-                f"for k = {k} a prediction is correct when the true class is ANY of the "
-                f"{k} classes with the largest logits, not only the argmax.",
-            )  # fmt: skip
+        argmax_hint = (
+            f"for k = {k} a prediction is correct when the true class is ANY of the {k} classes "
+            "with the largest logits, not only the argmax."
         )
-        mistakes.append(
-            (
-                reference_top_k_error(logits, labels, k - 1),
-                f"you used the top {k - 1} classes for k = {k}: check how many classes your "
-                "comparison or your slice keeps (does the true class beat itself?).",
-            )  # fmt: skip
+        below_hint = (
+            f"you used the top {k - 1} classes for k = {k}: {slice_hint} (does the true class "
+            "beat itself?)."
         )
-    mistakes.append(
-        (
-            reference_top_k_error(logits, labels, k + 1),
-            f"you used the top {k + 1} classes for k = {k}: check how many classes your comparison "
-            "or your slice keeps.",
-        )  # fmt: skip
-    )
+        mistakes.append((reference_top_k_error(logits, labels, 1), argmax_hint))
+        mistakes.append((reference_top_k_error(logits, labels, k - 1), below_hint))
+    above_hint = f"you used the top {k + 1} classes for k = {k}: {slice_hint}."
+    mistakes.append((reference_top_k_error(logits, labels, k + 1), above_hint))
     for value, hint in mistakes:
-        require(not close(got, value), hint)
+        require(not math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-6), hint)
+    first_row = reference_top_k_error(logits[:1], labels[:1], k)
     require(
-        not (n > 1 and close(got, first_row) and not close(right, first_row)),
+        not (n > 1 and math.isclose(got, first_row) and not math.isclose(right, first_row)),
         "compute the error over the whole batch (every row of `logits`), not one image.",
     )
     require(
