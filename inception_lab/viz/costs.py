@@ -164,39 +164,58 @@ def plot_stack_growth(stacks: Mapping[str, nn.Module], input_size: Sequence[int]
     return fig
 
 
-# torchvision models built without weights, counted at their native input size.
+# The published networks of the cost map, counted at their native input size: label ->
+# (library, builder, keyword arguments, input size). torchvision's builders run without weights;
+# the Inception-v4 paper's three networks come from the course's own builders (`inception_lab`):
+# `inception_v4` and `inception_resnet_v2` have exactly timm's counts (tests/test_models.py);
+# Inception-ResNet-v1 was never released, so its point is the course's reading of the paper.
 REFERENCE_MODELS = {
-    "AlexNet": ("alexnet", {}, (3, 224, 224)),
-    "VGG-16": ("vgg16", {}, (3, 224, 224)),
-    "GoogLeNet": ("googlenet", {"aux_logits": False, "init_weights": False}, (3, 224, 224)),
-    "ResNet-50": ("resnet50", {}, (3, 224, 224)),
-    "Inception v3": ("inception_v3", {"aux_logits": False, "init_weights": False}, (3, 299, 299)),
-}
+    "AlexNet": ("torchvision", "alexnet", {}, (3, 224, 224)),
+    "VGG-16": ("torchvision", "vgg16", {}, (3, 224, 224)),
+    "GoogLeNet": (
+        "torchvision", "googlenet", {"aux_logits": False, "init_weights": False}, (3, 224, 224)
+    ),
+    "ResNet-50": ("torchvision", "resnet50", {}, (3, 224, 224)),
+    "ResNet-152": ("torchvision", "resnet152", {}, (3, 224, 224)),
+    "Inception v3": (
+        "torchvision", "inception_v3", {"aux_logits": False, "init_weights": False}, (3, 299, 299)
+    ),
+    "Inception-v4": ("inception_lab", "inception_v4", {}, (3, 299, 299)),
+    "Inception-ResNet-v1": ("inception_lab", "inception_resnet_v1", {}, (3, 299, 299)),
+    "Inception-ResNet-v2": ("inception_lab", "inception_resnet_v2", {}, (3, 299, 299)),
+}  # fmt: skip
 
 
 @functools.cache
 def reference_costs(name: str) -> tuple[int, int]:
-    """(parameters, MACs per image) of a torchvision reference model, counted live once.
+    """(parameters, MACs per image) of a published network of `REFERENCE_MODELS`, counted live
+    once at its native input size.
 
     The model is built on the "meta" device: shapes and counts are exact, no arithmetic runs,
-    no weights are downloaded. `name` is a key of `REFERENCE_MODELS`.
+    no weights are downloaded.
     """
     import torchvision
 
+    from .. import models
+
     if name not in REFERENCE_MODELS:
         raise ValueError(f"unknown reference model {name!r}; known: {list(REFERENCE_MODELS)}")
-    builder, kwargs, input_size = REFERENCE_MODELS[name]
+    library, builder, kwargs, input_size = REFERENCE_MODELS[name]
     with torch.device("meta"):
-        model = getattr(torchvision.models, builder)(weights=None, **kwargs)
+        if library == "torchvision":
+            model = getattr(torchvision.models, builder)(weights=None, **kwargs)
+        else:
+            model = models.build(builder, **kwargs)
     return profile.count_params(model), profile.count_macs(model, input_size)
 
 
-# The course's own models (inception_lab.models), at the input size each was designed for.
+# The course's own models (inception_lab.models), at the input size each was designed for. The
+# full-size Inception-v4 and Inception-ResNet-v1/v2 are points of REFERENCE_MODELS (drawn once,
+# under the papers' names).
 COURSE_MODELS = {
     "googlenet": (3, 224, 224),
     "bn_inception": (3, 224, 224),
     "inception_v3": (3, 299, 299),
-    "inception_resnet": (3, 299, 299),
     "mini_baseline": (3, 32, 32),
     "mini_naive": (3, 32, 32),
     "mini_googlenet": (3, 32, 32),
@@ -227,9 +246,10 @@ def plot_cost_map(
 
     `models` maps a name to `(model, input_size)`, drawn as red squares; None (the default)
     means the course's models (`COURSE_MODELS`: full size at 224 or 299 pixels, minis at 32).
-    `include_reference` adds torchvision's AlexNet, VGG-16, GoogLeNet, ResNet-50 and Inception
-    v3 (grey circles) at their native input sizes. Everything is counted live (built on the
-    meta device, cached in this process). Down and to the left is cheaper: GoogLeNet sits far
+    `include_reference` adds the published networks of `REFERENCE_MODELS` (grey circles) at
+    their native input sizes: torchvision's AlexNet, VGG-16, GoogLeNet, ResNets and Inception
+    v3, and the course's exact Inception-v4 and Inception-ResNet-v1/v2. Everything is counted
+    live (built on the meta device, cached in this process). Down and to the left is cheaper: GoogLeNet sits far
     below VGG-16 on both axes.
     """
     if models is None:
@@ -259,7 +279,7 @@ def plot_cost_map(
     ax.grid(True, which="major", alpha=0.3)
     handles = []
     if include_reference:
-        handles.append(ax.scatter([], [], color="0.55", marker="o", label="torchvision reference"))
+        handles.append(ax.scatter([], [], color="0.55", marker="o", label="published networks"))
     if costs:
         handles.append(ax.scatter([], [], color="C3", marker="s", label="course models"))
     ax.legend(handles=handles, loc="lower right", fontsize=8)
@@ -313,6 +333,63 @@ def plot_accuracy_vs_macs(
     ax.grid(True, which="major", alpha=0.3)
     ax.set_title("Accuracy versus multiply-adds (1 MAC = 2 FLOPs)")
     _place_labels(ax, [(label, r["macs"], r["acc"]) for label, r in results.items()])
+    return fig
+
+
+_PROTOCOL_MARKERS = ("o", "D", "s", "^", "v")
+
+
+def plot_published_errors(
+    results: Sequence[Mapping[str, object]], metric: str = "top-5 error"
+) -> Figure:
+    """Published error rates against the cost the course counts: two panels, MACs and parameters.
+
+    `results` holds one dict per published number, with "model" (a label), "evaluation" (how
+    the paper evaluated it, e.g. "single crop" or "10 or 12 crops"), "error" (in percent, as the
+    papers print it), "macs" (per image) and "params". Each evaluation protocol gets its own
+    marker and colour, so that numbers measured differently are never read as one series; the
+    points of one model are joined by a thin grey line (the same network, evaluated two ways).
+    x axes are logarithmic; down and to the left is better: fewer errors for less cost.
+    """
+    rows = list(results)
+    if not rows:
+        raise ValueError("plot_published_errors needs at least one result")
+    for row in rows:
+        missing = [k for k in ("model", "evaluation", "error", "macs", "params") if k not in row]
+        if missing:
+            raise ValueError(f"result {row!r} lacks {missing}")
+        if not (row["macs"] > 0 and row["params"] > 0 and 0 <= row["error"] <= 100):
+            raise ValueError(f"result {row!r}: macs and params must be > 0, error in [0, 100]")
+    protocols = list(dict.fromkeys(r["evaluation"] for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True, layout="constrained")
+    for ax, key, what in zip(
+        axes, ("macs", "params"), ("MACs per image", "parameters"), strict=True
+    ):
+        for model in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["model"] == model]
+            if len(mine) > 1:
+                ax.plot([r[key] for r in mine], [r["error"] for r in mine], color="0.75", lw=0.8,
+                        zorder=1)  # fmt: skip
+        for i, protocol in enumerate(protocols):
+            mine = [r for r in rows if r["evaluation"] == protocol]
+            ax.scatter([r[key] for r in mine], [r["error"] for r in mine], s=45, zorder=3,
+                       color=f"C{i}", marker=_PROTOCOL_MARKERS[i % len(_PROTOCOL_MARKERS)],
+                       label=protocol)  # fmt: skip
+        ax.set_xscale("log")
+        ax.margins(x=0.3, y=0.12)
+        _log_count_axis(ax.xaxis, what)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_title(f"{metric} against {what}")
+        first = {}
+        for r in rows:  # one label per model, at its first point
+            first.setdefault(r["model"], (r[key], r["error"]))
+        _place_labels(ax, [(model, x, y) for model, (x, y) in first.items()])
+    axes[0].set_ylabel(f"published {metric} (%, ILSVRC-2012 validation)")
+    axes[0].set_ylim(bottom=0)
+    axes[0].legend(title="evaluation", fontsize=8, loc="upper right")
+    fig.suptitle(
+        f"Published {metric} against the cost counted by the course (lower left is better)"
+    )
     return fig
 
 

@@ -57,14 +57,28 @@ def _kind(label: str) -> str:
     return "pool" if "pool" in label else "1x1" if label.startswith("1x1") else "conv"
 
 
+def _is_valid_padded(layer: nn.Module) -> bool:
+    """A conv or pool with a window larger than 1x1 and no padding: the papers' "V" layers,
+    whose output grid is smaller than their input grid even at stride 1."""
+    conv = layer.conv if isinstance(layer, ConvBNAct) else layer
+    if isinstance(conv, nn.Conv2d):
+        return max(conv.kernel_size) > 1 and conv.padding in (0, (0, 0), "valid")
+    if isinstance(conv, nn.MaxPool2d | nn.AvgPool2d):
+        return conv.kernel_size not in (1, (1, 1)) and conv.padding in (0, (0, 0))
+    return False
+
+
+def _label(layer: nn.Module) -> str:
+    """A layer's box label; valid-padded layers end in " V", as in the v4 paper's figures."""
+    return profile.describe_layer(layer) + (" V" if _is_valid_padded(layer) else "")
+
+
 def _branch_layers(branch: nn.Module) -> list[list[str]]:
     """Labels of a branch's layers, input first; a SplitConv is one layer of two boxes."""
     layers = list(branch) if isinstance(branch, nn.Sequential) else [branch]
     quiet = (nn.BatchNorm2d, nn.ReLU, nn.Identity)
     return [
-        [profile.describe_layer(m.split_1xn), profile.describe_layer(m.split_nx1)]
-        if isinstance(m, SplitConv)
-        else [profile.describe_layer(m)]
+        [_label(m.split_1xn), _label(m.split_nx1)] if isinstance(m, SplitConv) else [_label(m)]
         for m in layers
         if not isinstance(m, quiet)
     ]
@@ -88,7 +102,8 @@ def draw_block(block: nn.Module, ax: Axes | None = None, title: str | None = Non
     """A block diagram drawn from the module itself, input at the bottom, as the papers draw it.
 
     Each branch of `block.branches` is a column of boxes labelled with kernel size and output
-    channels ("1x1 conv, 64", "3x3 max pool", "1x7 conv, 160"; "/2" marks stride 2), all
+    channels ("1x1 conv, 64", "3x3 max pool", "1x7 conv, 160"; "/2" marks stride 2, a final
+    "V" a valid-padded layer that shrinks the grid, as in the Inception-v4 paper), all
     joined at a "concat" box; a v3-C split conv is two boxes side by side. An
     `InceptionResNetBlock` continues with its linear 1x1 projection, the "x scale" box, the "+"
     with the shortcut from the input, and the ReLU. Draws into `ax` if given (then the figure
