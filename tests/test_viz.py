@@ -426,3 +426,57 @@ def test_show_batch_and_show_scales_keep_their_signatures():
     }  # fmt: skip
     for name, params in expected.items():
         assert list(inspect.signature(getattr(viz, name)).parameters) == params
+
+
+# --------------------------------------------------------------------------- lesson 9 additions
+def test_reference_models_include_the_v4_paper_networks():
+    # the v4 paper's three networks are reference points, counted from the course's builders
+    assert viz.reference_costs("Inception-v4") == (42_679_816, 12_253_974_624)
+    assert viz.reference_costs("Inception-ResNet-v2")[0] == 55_843_464
+    assert viz.reference_costs("Inception-ResNet-v1")[0] == 22_756_328
+    assert viz.reference_costs("ResNet-152")[0] == 60_192_808
+    # the half-depth Inception-ResNet-v2 is not on the map under a full-size name
+    assert "inception_resnet" not in viz.COURSE_MODELS
+    assert all("resnet" not in name or name.startswith("mini_") for name in viz.COURSE_MODELS)
+    with pytest.raises(ValueError, match="unknown reference model"):
+        viz.reference_costs("Inception-v5")
+
+
+def test_draw_block_marks_valid_layers():
+    v4 = meta(models.inception_v4)
+    labels = texts(render(viz.draw_blocks([v4.Mixed_3a, v4.Mixed_4a, v4.Mixed_5a])))
+    assert "3x3/2 max pool V" in labels and "3x3/2 conv, 96 V" in labels
+    assert "3x3 conv, 96 V" in labels and "1x7 conv, 64" in labels  # same-padded: no V
+    assert "3x3/2 conv, 192 V" in labels
+    # a same-padded Inception block has no V at all
+    assert not any(t.endswith(" V") for t in texts(render(viz.draw_block(meta(*REDUCED)))))
+
+
+def test_plot_published_errors():
+    from inception_lab.viz.costs import plot_published_errors
+
+    rows = [
+        {"model": "A", "evaluation": "single crop", "error": 10.0, "macs": 1e9, "params": 7e6},
+        {"model": "A", "evaluation": "10 crops", "error": 9.0, "macs": 1e9, "params": 7e6},
+        {"model": "B", "evaluation": "10 crops", "error": 5.0, "macs": 1e10, "params": 5e7},
+    ]
+    fig = render(plot_published_errors(rows))
+    ax_macs, ax_params = fig.axes
+    assert ax_macs.get_xscale() == ax_params.get_xscale() == "log"
+    assert "MACs per image" in ax_macs.get_xlabel() and "parameters" in ax_params.get_xlabel()
+    assert "top-5 error" in ax_macs.get_ylabel()
+    legend = [t.get_text() for t in ax_macs.get_legend().get_texts()]
+    assert legend == ["single crop", "10 crops"]
+    # one label per model per panel, at its first point; one joining line for model A
+    assert [t.get_text() for t in ax_macs.texts] == ["A", "B"]
+    assert len(ax_macs.get_lines()) == 1
+    offsets = [tuple(c.get_offsets()[0]) for c in ax_params.collections if len(c.get_offsets())]
+    assert (7e6, 10.0) in offsets and (7e6, 9.0) in offsets
+    fig.canvas.draw()
+    for ax in fig.axes:
+        boxes = [t.get_window_extent() for t in ax.texts]
+        assert not any(boxes[i].overlaps(boxes[j]) for i in range(len(boxes)) for j in range(i))
+    with pytest.raises(ValueError, match="lacks"):
+        plot_published_errors([{"model": "A"}])
+    with pytest.raises(ValueError, match="at least one"):
+        plot_published_errors([])
