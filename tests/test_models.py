@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from inception_lab import models, profile
+from inception_lab import blocks, models, profile
 from inception_lab.models import (
     bn_inception,
     build,
@@ -490,7 +490,7 @@ def test_inception_resnet_v1_runs_on_299():
     torch.manual_seed(0)
     model = inception_resnet_v1(num_classes=10, scale=0.3).eval()
     assert all(b.scale == pytest.approx(0.3) and b.relu for b in model.modules()
-               if isinstance(b, models.InceptionResNetBlock))  # fmt: skip
+               if isinstance(b, blocks.InceptionResNetBlock))  # fmt: skip
     with torch.no_grad():
         out = model(torch.randn(1, 3, 299, 299))
     assert out.shape == (1, 10) and torch.isfinite(out).all()
@@ -509,7 +509,7 @@ def test_inception_resnet_v2_half_layout_and_v2_widths():
     )
     assert (model.block_c2.scale, model.block_c2.relu) == (1.0, False)  # the released last block
     assert all(b.scale == 1.0 for b in inception_resnet_v2_half(depth=1, scale=1.0).modules()
-               if isinstance(b, models.InceptionResNetBlock))  # fmt: skip
+               if isinstance(b, blocks.InceptionResNetBlock))  # fmt: skip
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 3, 75, 75)).shape == (1, 1000)
     # Each extra A block adds exactly one A block's parameters.
@@ -659,22 +659,22 @@ def test_mini_bn_flags():
 
 def test_mini_naive_width_grows():
     model = mini_naive()
-    widths = [m.out_ch for m in model.children() if isinstance(m, models.NaiveInception)]
+    widths = [m.out_ch for m in model.children() if isinstance(m, blocks.NaiveInception)]
     assert widths == [48, 72, 120, 168, 216]  # each module adds 3 x its branch width
     assert all(isinstance(m.branches["branch_pool"][0], nn.MaxPool2d) for m in model.children()
-               if isinstance(m, models.NaiveInception))  # fmt: skip
+               if isinstance(m, blocks.NaiveInception))  # fmt: skip
 
 
 def test_mini_reduced_is_mini_naive_with_reductions():
     naive, reduced = mini_naive(), models.mini_reduced()
     assert [n for n, _ in naive.named_children()] == [n for n, _ in reduced.named_children()]
-    modules = [m for m in reduced.children() if isinstance(m, models.Inception)]
+    modules = [m for m in reduced.children() if isinstance(m, blocks.Inception)]
     assert [m.out_ch for m in modules] == [56, 88, 128, 160, 224]
     # cheaper than the naive stack on both counts, yet every 3x3 conv is 3-7x wider
     assert n_params(reduced) < n_params(naive) and macs(reduced, 32) < macs(naive, 32)
     wide = [m.branches["branch3x3"][1].out_ch for m in modules]
     narrow = [m.branches["branch3x3"][0].out_ch for m in naive.children()
-              if isinstance(m, models.NaiveInception)]  # fmt: skip
+              if isinstance(m, blocks.NaiveInception)]  # fmt: skip
     assert [w // n for w, n in zip(wide, narrow, strict=True)] == [3, 5, 4, 5, 7]
     # inception3a by hand: 24 channels in, 16x16 grid, weights x pixels
     by_hand = 16 * 16 * (24 * 16 + 24 * 16 + 16 * 24 * 9 + 24 * 4 + 4 * 8 * 25 + 24 * 8)
@@ -700,12 +700,12 @@ def test_mini_factorized_twin():
 
 def test_mini_inception_resnet_flags():
     model = mini_inception_resnet(depth=(1, 3, 2), scale=0.5, residual=False, bn=False)
-    blocks = [m for m in model.modules() if isinstance(m, models.InceptionResNetBlock)]
+    blocks = [m for m in model.modules() if isinstance(m, blocks.InceptionResNetBlock)]
     assert len(blocks) == 6
     assert all(b.scale == 0.5 and not b.residual for b in blocks)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert len([m for m in mini_inception_resnet(depth=4).modules()
-                if isinstance(m, models.InceptionResNetBlock)]) == 12  # fmt: skip
+                if isinstance(m, blocks.InceptionResNetBlock)]) == 12  # fmt: skip
     assert mini_inception_resnet(depth=0)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 

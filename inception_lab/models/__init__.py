@@ -22,19 +22,6 @@ registry.py: `build(name, **kwargs)` builds any of them by name; `list_models()`
 torchvision_weights.py / timm_weights.py: load those libraries' weights into our twins.
 """
 
-# The blocks were importable from `models` when it was one file (models.InceptionA, ...).
-from ..blocks import (
-    AuxClassifier,
-    ConvBNAct,
-    GridReduction,
-    Inception,
-    InceptionA,
-    InceptionB,
-    InceptionC,
-    InceptionResNetBlock,
-    NaiveInception,
-    check_channels,
-)
 from .googlenet import TABLE1, bn_inception, googlenet
 from .inception_resnet import inception_resnet_v1, inception_resnet_v2, inception_resnet_v2_half
 from .inception_v3 import inception_v3
@@ -61,19 +48,9 @@ __all__ = [
     "ALIASES",
     "MODELS",
     "TABLE1",
-    "AuxClassifier",
-    "ConvBNAct",
-    "GridReduction",
-    "Inception",
-    "InceptionA",
-    "InceptionB",
-    "InceptionC",
-    "InceptionResNetBlock",
-    "NaiveInception",
     "Network",
     "bn_inception",
     "build",
-    "check_channels",
     "from_timm_key",
     "from_torchvision_key",
     "googlenet",

@@ -311,33 +311,24 @@ def mini_inception_resnet(
         "maxpool1": _pool(),  # 16x16
         "conv2": ConvBNAct(scaled(32), scaled(48), 1, bn=bn),
     }
+    # Per stage: its residual block, the block's branch width, and the grid reduction after it
+    # (branches as (out_ch, kernel) layers; the last stage has none).
+    plan = {
+        "a": (InceptionResNetBlock.a, 8, [[(32, 3)], [(16, 1), (24, 3), (32, 3)]]),  # -> 8x8
+        "b": (InceptionResNetBlock.b, 24, [[(24, 1), (40, 3)], [(24, 1), (32, 3), (40, 3)]]),
+        "c": (InceptionResNetBlock.c, 32, None),
+    }
     ch = scaled(48)
-    for i in range(blocks_a):
-        stages[f"block_a{i + 1}"] = InceptionResNetBlock.a(ch, scaled(8), **block)
-    stages["reduction_a"] = GridReduction(  # 8x8
-        ch,
-        {
-            "branch3x3": [(scaled(32), 3)],
-            "branch3x3dbl": [(scaled(16), 1), (scaled(24), 3), (scaled(32), 3)],
-        },
-        padding=1,
-        bn=bn,
-    )
-    ch = stages["reduction_a"].out_ch  # 112
-    for i in range(blocks_b):
-        stages[f"block_b{i + 1}"] = InceptionResNetBlock.b(ch, scaled(24), **block)
-    stages["reduction_b"] = GridReduction(  # 4x4
-        ch,
-        {
-            "branch3x3": [(scaled(24), 1), (scaled(40), 3)],
-            "branch3x3dbl": [(scaled(24), 1), (scaled(32), 3), (scaled(40), 3)],
-        },
-        padding=1,
-        bn=bn,
-    )
-    ch = stages["reduction_b"].out_ch  # 192
-    for i in range(blocks_c):
-        stages[f"block_c{i + 1}"] = InceptionResNetBlock.c(ch, scaled(32), **block)
+    for (stage, (make_block, branch_width, reduction)), n_blocks in zip(
+        plan.items(), (blocks_a, blocks_b, blocks_c)
+    ):
+        for i in range(n_blocks):
+            stages[f"block_{stage}{i + 1}"] = make_block(ch, scaled(branch_width), **block)
+        if reduction is not None:
+            branch3x3, branch3x3dbl = ([(scaled(w), k) for w, k in b] for b in reduction)
+            branches = {"branch3x3": branch3x3, "branch3x3dbl": branch3x3dbl}
+            stages[f"reduction_{stage}"] = GridReduction(ch, branches, padding=1, bn=bn)
+            ch = stages[f"reduction_{stage}"].out_ch  # 112 after a, 192 after b (width 1)
     return Network("mini_inception_resnet", stages, num_classes, 0.2)
 
 

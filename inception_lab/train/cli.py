@@ -88,28 +88,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m inception_lab.train",
-        description=(
-            "Train a model of the course on one of its datasets; print one line per epoch and a\n"
-            "final summary; write the History as JSON (--out) and, with --checkpoint-dir, last.pt\n"
-            "after every epoch."
-        ),
-        epilog="""examples:
-  python -m inception_lab.train --model mini_googlenet --dataset shapes --epochs 5
-  python -m inception_lab.train --model mini_googlenet --model-arg aux_logits=True \\
-      --label-smoothing 0.1 --checkpoint-dir runs/ck --resume
-  torchrun --nproc_per_node=4 -m inception_lab.train --model mini_bn_inception --epochs 30
-
-Under torchrun (--nproc_per_node=N) it trains with DistributedDataParallel (NCCL on GPUs,
-gloo on CPUs): every rank trains on its own shard of the data with --batch-size images per
-step (the global batch is N x --batch-size); only rank 0 prints and writes files.
-Exit codes: 0 done, 2 a bad argument or an unusable checkpoint, 3 training diverged (the
-History is still written).""",
-        formatter_class=_HelpFormatter,
-    )
-    add = p.add_argument
+def _add_model_and_data(p: argparse.ArgumentParser) -> None:
+    add = p.add_argument_group("model and data").add_argument
     add(
         "--model",
         default="mini_googlenet",
@@ -131,43 +111,37 @@ History is still written).""",
     )
     add(
         "--data-root",
-        default=None,
         help="directory of the datasets (nothing is downloaded); default: the project's data/ "
         "folder or $INCEPTION_LAB_DATA",
     )
-    add("--train-size", type=_positive_int, default=None, help="use only this many training images")
-    add(
-        "--val-size",
-        type=_nonnegative_int,
-        default=None,
-        help="use only this many validation images",
-    )
+    add("--train-size", type=_positive_int, help="use only this many training images")
+    add("--val-size", type=_nonnegative_int, help="use only this many validation images")
     add("--no-augment", action="store_true", help="no random crop / flip of training images")
     add(
         "--workers",
         type=_nonnegative_int,
-        default=None,
         help="DataLoader worker processes; default: make_loaders' choice (0 for in-memory data)",
     )
+
+
+def _add_optimization(p: argparse.ArgumentParser) -> None:
+    add = p.add_argument_group("optimization").add_argument
     add("--batch-size", type=_positive_int, default=128, help="images per step on each process")
     add("--epochs", type=_positive_int, default=5, help="number of epochs")
     add(
         "--steps-per-epoch",
         type=_positive_int,
-        default=None,
         help="train on at most this many batches per epoch; default: the whole training set",
     )
     add("--optimizer", choices=OPTIMIZERS, default="sgd", help="optimizer")
     add(
         "--lr",
         type=_positive_float,
-        default=None,
         help=f"peak learning rate; default per optimizer: {DEFAULT_LR}",
     )
     add(
         "--weight-decay",
         type=_nonnegative_float,
-        default=None,
         help=f"weight decay of conv/linear weights; default per optimizer: {DEFAULT_WEIGHT_DECAY}",
     )
     add(
@@ -183,12 +157,11 @@ History is still written).""",
         default=0.3,
         help="weight of each auxiliary head's loss",
     )
-    add(
-        "--grad-clip",
-        type=_positive_float,
-        default=None,
-        help="clip the gradient norm to this value",
-    )
+    add("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
+
+
+def _add_hardware(p: argparse.ArgumentParser) -> None:
+    add = p.add_argument_group("hardware and precision").add_argument
     add(
         "--amp",
         choices=AMP_MODES,
@@ -214,6 +187,10 @@ History is still written).""",
         action="store_true",
         help="on GPUs: no cuDNN autotuning or TF32, so a rerun gives the same weights (slower)",
     )
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    add = p.add_argument_group("seed, checkpoints and output").add_argument
     add(
         "--seed",
         type=_nonnegative_int,
@@ -222,16 +199,39 @@ History is still written).""",
     )
     add(
         "--checkpoint-dir",
-        default=None,
         help="write last.pt here after every epoch (atomically); default: no checkpoints",
     )
     add("--resume", action="store_true", help="continue from --checkpoint-dir/last.pt")
     add(
         "--out",
-        default=None,
         help="where to write the History JSON; default: runs/<model>-<dataset>/history.json",
     )
     add("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m inception_lab.train",
+        description=(
+            "Train a model of the course on one of its datasets; print one line per epoch and a\n"
+            "final summary; write the History as JSON (--out) and, with --checkpoint-dir, last.pt\n"
+            "after every epoch."
+        ),
+        epilog="""examples:
+  python -m inception_lab.train --model mini_googlenet --dataset shapes --epochs 5
+  python -m inception_lab.train --model mini_googlenet --model-arg aux_logits=True \\
+      --label-smoothing 0.1 --checkpoint-dir runs/ck --resume
+  torchrun --nproc_per_node=4 -m inception_lab.train --model mini_bn_inception --epochs 30
+
+Under torchrun (--nproc_per_node=N) it trains with DistributedDataParallel (NCCL on GPUs,
+gloo on CPUs): every rank trains on its own shard of the data with --batch-size images per
+step (the global batch is N x --batch-size); only rank 0 prints and writes files.
+Exit codes: 0 done, 2 a bad argument or an unusable checkpoint, 3 training diverged (the
+History is still written).""",
+        formatter_class=_HelpFormatter,
+    )
+    for add_group in (_add_model_and_data, _add_optimization, _add_hardware, _add_run):
+        add_group(p)
     return p
 
 
