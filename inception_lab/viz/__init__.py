@@ -24,6 +24,7 @@ from .costs import (
     plot_branch_costs,
     plot_cost_map,
     plot_layer_costs,
+    plot_published_errors,
     plot_stack_growth,
     reference_costs,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "plot_history",
     "plot_label_smoothing",
     "plot_layer_costs",
+    "plot_published_errors",
     "plot_receptive_field",
     "plot_reliability",
     "plot_stack_growth",
