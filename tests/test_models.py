@@ -700,9 +700,9 @@ def test_mini_factorized_twin():
 
 def test_mini_inception_resnet_flags():
     model = mini_inception_resnet(depth=(1, 3, 2), scale=0.5, residual=False, bn=False)
-    blocks = [m for m in model.modules() if isinstance(m, blocks.InceptionResNetBlock)]
-    assert len(blocks) == 6
-    assert all(b.scale == 0.5 and not b.residual for b in blocks)
+    residual_blocks = [m for m in model.modules() if isinstance(m, blocks.InceptionResNetBlock)]
+    assert len(residual_blocks) == 6
+    assert all(b.scale == 0.5 and not b.residual for b in residual_blocks)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert len([m for m in mini_inception_resnet(depth=4).modules()
                 if isinstance(m, blocks.InceptionResNetBlock)]) == 12  # fmt: skip
