@@ -13,6 +13,7 @@ arXiv:1602.07261), its Figures 7 and 10-14 and Table 1, for Inception-ResNet-v1.
 import pytest
 import torch
 import torchvision
+from _random_weights import randomize_
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -74,24 +75,6 @@ def macs(model: nn.Module, size: int, in_ch: int = 3) -> int:
 def module_weights(row: tuple, kernel5: int = 5) -> int:
     cin, c1, r3, c3, r5, c5, pp, _ = row
     return cin * c1 + cin * r3 + 9 * r3 * c3 + cin * r5 + kernel5**2 * r5 * c5 + cin * pp
-
-
-def randomize_(model: nn.Module) -> nn.Module:
-    """Random weights and BN statistics, so that a misplaced tensor changes the outputs."""
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                fan_in = m.weight[0].numel()
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * (2 / fan_in) ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-            elif isinstance(m, nn.BatchNorm2d):
-                for t, lo, hi in [(m.weight, 0.5, 1.5), (m.running_var, 0.5, 1.5)]:
-                    t.copy_(lo + (hi - lo) * torch.rand(t.shape, generator=gen))
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
-    return model
 
 
 # --------------------------------------------------------------------------- registry
