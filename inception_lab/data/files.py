@@ -81,15 +81,14 @@ def read_cifar10(root: Path, split: str) -> tuple[Tensor, Tensor, tuple[str, ...
         layout = (f"<root>/{CIFAR10_DIR}/ with data_batch_1 ... data_batch_5, test_batch and "
                   "batches.meta (the python version: cifar-10-python.tar.gz unpacked)")  # fmt: skip
         raise _missing("cifar10", root, missing, layout)
-    damaged = [
-        str(folder / name) for name, md5 in wanted if not check_integrity(folder / name, md5)
-    ]
-    if damaged:
+    try:  # torchvision checks every file's MD5 sum before reading
+        ds = cls(str(root), train=split != "test", download=False)
+    except RuntimeError as e:  # "Dataset not found or corrupted": name the damaged files
+        damaged = [str(folder / n) for n, md5 in wanted if not check_integrity(folder / n, md5)]
         raise ValueError(
             f"corrupt or truncated CIFAR-10 file(s): {', '.join(damaged)} (their MD5 sums differ "
             "from the official files'); delete them and download again"
-        )
-    ds = cls(str(root), train=split != "test", download=False)
+        ) from e
     x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) -> NCHW
     y = torch.tensor(ds.targets, dtype=torch.int64)
     if split != "test":
@@ -111,21 +110,24 @@ def _unpack_gz(folder: Path, stem: str) -> None:
 
 
 def _check_idx(path: Path, magic: int) -> None:
-    """The IDX header (big-endian magic, dims) must match the file's size: names a bad file."""
-    raw = path.read_bytes()
+    """The IDX header (big-endian magic, dims) must match the file's size: names a bad file.
+    Reads the header only; torchvision reads the data."""
     ndim = magic & 0xFF
     header = 4 * (1 + ndim)
-    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
-        found = raw[:4].hex() if len(raw) >= 4 else "nothing"
+    with open(path, "rb") as f:
+        head = f.read(header)
+    if len(head) < header or int.from_bytes(head[:4], "big") != magic:
+        found = head[:4].hex() if len(head) >= 4 else "nothing"
         raise ValueError(
             f"corrupt Fashion-MNIST file {path}: expected IDX magic number {magic:#010x}, "
             f"found {found}"
         )
-    dims = [int.from_bytes(raw[4 * i : 4 * i + 4], "big") for i in range(1, ndim + 1)]
-    if len(raw) - header != math.prod(dims):
+    dims = [int.from_bytes(head[4 * i : 4 * i + 4], "big") for i in range(1, ndim + 1)]
+    size = path.stat().st_size - header
+    if size != math.prod(dims):
         raise ValueError(
             f"truncated Fashion-MNIST file {path}: header says {dims} = {math.prod(dims)} bytes "
-            f"of data, the file has {len(raw) - header}"
+            f"of data, the file has {size}"
         )
 
 
