@@ -13,6 +13,7 @@ STAMP := $(VENV)/.stamp
 BUDGET ?= cpu
 SEED ?=
 NB ?=
+EXP ?=
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 SANITIZE := tests/nbval_sanitize.cfg
@@ -21,7 +22,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # ipykernel's debugger warns about frozen modules at every kernel start; it is harmless.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv course test test-robust smoke-gpu test-browser lab student execute check-notebooks lint format check clean distclean
+.PHONY: help venv course experiments test test-robust smoke-gpu test-browser lab student execute check-notebooks lint format check clean distclean
 
 help: ## Show this help
 	@echo "Inception Lab: an interactive notebook course on the Inception family of CNNs"
@@ -46,6 +47,10 @@ venv: $(STAMP) ## Create or update .venv (every other target does this when need
 
 course: $(STAMP) ## Execute the notebooks into build/ and render the HTML site (BUDGET=cpu|gpu, NB=...)
 	$(PY) tools/course.py run --budget $(BUDGET) $(if $(SEED),--seed $(SEED)) $(NB)
+
+# One thread per run: two runs side by side use 2 cores better than one run on both. Resumable.
+experiments: $(STAMP) ## Compute the experiment ledger into experiments/results/ (EXP="name ...", slow)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m inception_lab.experiments run $(EXP) --budget $(BUDGET)
 
 test: $(STAMP) ## Unit tests + nbval (strict) over notebooks/, one pytest run (PYTEST_ARGS=...)
 	$(PY) -m pytest tests notebooks --ignore=tests/browser \

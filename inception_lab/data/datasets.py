@@ -172,14 +172,15 @@ def load_dataset(
         "val" is the last 10% of the official training files and "train" the rest.
     download: fetch CIFAR-10 / Fashion-MNIST with torchvision first (needs internet).
     augment: random crop (padding 4) + horizontal flip per item; default: on for "train" only.
-    options: shapes: data_seed=0, sizes={"train": 10000, "val": 1000, "test": 2000};
+    options: shapes: data_seed=0, sizes={"train": 10000, "val": 1000, "test": 2000},
+        scale_ranges, clutter (harder or easier variants: `generate_shapes`);
         fashion_mnist: channels=1 (or 3: grey copied to RGB); imagefolder: image_size=32.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    allowed = {"shapes": {"data_seed", "sizes"}, "cifar10": set(),
+    allowed = {"shapes": {"data_seed", "sizes", "scale_ranges", "clutter"}, "cifar10": set(),
                "fashion_mnist": {"channels"}, "imagefolder": {"image_size"}}[name]  # fmt: skip
     unknown = set(options) - allowed
     if unknown:

@@ -31,6 +31,7 @@ __all__ = [
     "SHAPES_CLASSES",
     "SHAPES_MEAN",
     "SHAPES_STD",
+    "check_variant",
     "generate_shapes",
     "load_shapes",
 ]
@@ -41,6 +42,7 @@ SHAPES_CLASSES = ("disc", "ring", "square", "triangle", "plus", "cross",
                   "hstripes", "vstripes", "checker", "corner")  # fmt: skip
 SCALE_NAMES = ("small", "medium", "large")
 SCALE_RANGES = ((6.0, 10.0), (10.0, 16.0), (16.0, 28.0))  # object size in px (diameter or side)
+DEFAULT_CLUTTER = 2  # the most clutter strokes per image
 SHAPES_SIZES = {"train": 10_000, "val": 1_000, "test": 2_000}
 SHAPES_FILE = "multiscale_shapes.npz"
 # Per-channel mean and std of the uint8/255 training images of seed 0 (measured, then fixed).
@@ -103,25 +105,56 @@ def _shape_coverage(c: int, u: np.ndarray, v: np.ndarray, r: Any, w: Any) -> np.
     return _coverage(np.minimum(_box(u, v - (r - t), r, t), _box(u + (r - t), v, t, r)))
 
 
-def generate_shapes(n: int, seed: int = 0, split: str = "train") -> dict[str, np.ndarray]:
+def check_variant(
+    scale_ranges: Any = SCALE_RANGES, clutter: Any = DEFAULT_CLUTTER
+) -> tuple[tuple[tuple[float, float], ...], int]:
+    """The dataset options, validated: three (lo, hi) size ranges in px inside 2..32, and the
+    largest number of clutter strokes per image (0-8). Returns them in canonical form."""
+    try:
+        ranges = tuple((float(lo), float(hi)) for lo, hi in scale_ranges)
+    except (TypeError, ValueError):
+        ranges = ()
+    if len(ranges) != 3 or not all(2 <= lo <= hi <= _SIZE for lo, hi in ranges):
+        raise ValueError(
+            "scale_ranges must be three (lo, hi) object sizes in px with 2 <= lo <= hi <= 32 "
+            f"(small, medium, large), got {scale_ranges!r}"
+        )
+    if isinstance(clutter, bool) or not isinstance(clutter, int) or not 0 <= clutter <= 8:
+        raise ValueError(f"clutter must be an integer 0-8 (strokes per image), got {clutter!r}")
+    return ranges, clutter
+
+
+def generate_shapes(
+    n: int,
+    seed: int = 0,
+    split: str = "train",
+    *,
+    scale_ranges: Any = SCALE_RANGES,
+    clutter: int = DEFAULT_CLUTTER,
+) -> dict[str, np.ndarray]:
     """Generate n multiscale-shapes images, deterministically from (seed, split).
 
     Returns images uint8 (n, 3, 32, 32), labels int64 (n,), scales int8 (n,) (0/1/2 =
     small/medium/large) and sizes float32 (n,) (object size in px). Every block of 30 images holds
     each (class, scale) pair once, in random order, so any prefix of the split is balanced.
     Vectorised with numpy over chunks of images; no Python loop over pixels or images.
+    Harder or easier variants (the experiments use them): `scale_ranges`, the (lo, hi) object
+    size in px of the small, medium and large scale (e.g. all three equal: no size variation), and
+    `clutter`, the largest number of translucent strokes drawn over an image (0 to `clutter`).
+    The defaults give the course's dataset; other values draw from the same random stream.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if split not in _SPLIT_IDS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    scale_ranges, clutter = check_variant(scale_ranges, clutter)
     rng = np.random.default_rng([SHAPES_VERSION, int(seed), _SPLIT_IDS[split]])
     f32 = np.float32
     pairs = np.stack(np.meshgrid(np.arange(10), np.arange(3), indexing="ij"), -1).reshape(30, 2)
     order = np.argsort(rng.random((-(-n // 30), 30)), axis=1)
     plan = pairs[order].reshape(-1, 2)[:n]
     labels, scales = plan[:, 0], plan[:, 1]
-    lo, hi = np.array(SCALE_RANGES, dtype=f32)[scales].T
+    lo, hi = np.array(scale_ranges, dtype=f32)[scales].T
     size = lo + (hi - lo) * rng.random(n, dtype=f32)
     r = size / 2
     cx = r + (_SIZE - 2 * r) * rng.random(n, dtype=f32)  # the whole object stays inside
@@ -137,11 +170,14 @@ def generate_shapes(n: int, seed: int = 0, split: str = "train") -> dict[str, np
         fg[bad] = rng.random((int(bad.sum()), 3), dtype=f32)
     grad_angle = rng.uniform(0, 2 * np.pi, n).astype(f32)
     grad_amp = rng.uniform(0, 0.25, n).astype(f32)
-    n_strokes = rng.integers(0, 3, n)  # clutter: 0-2 short translucent strokes
-    stroke_pos = rng.uniform(0, _SIZE, (n, 2, 2)).astype(f32)
-    stroke_angle = rng.uniform(0, np.pi, (n, 2)).astype(f32)
-    stroke_len = rng.uniform(3, 8, (n, 2)).astype(f32)
-    stroke_alpha = rng.uniform(0.3, 0.7, (n, 2)).astype(f32) * (np.arange(2) < n_strokes[:, None])
+    n_clutter = clutter  # up to this many short translucent strokes (default 2)
+    n_strokes = rng.integers(0, n_clutter + 1, n)
+    stroke_pos = rng.uniform(0, _SIZE, (n, n_clutter, 2)).astype(f32)
+    stroke_angle = rng.uniform(0, np.pi, (n, n_clutter)).astype(f32)
+    stroke_len = rng.uniform(3, 8, (n, n_clutter)).astype(f32)
+    stroke_alpha = rng.uniform(0.3, 0.7, (n, n_clutter)).astype(f32) * (
+        np.arange(n_clutter) < n_strokes[:, None]
+    )
     clutter_colour = rng.random((n, 3), dtype=f32)
     noise_sd = rng.uniform(0.02, 0.06, n).astype(f32)
 
@@ -167,7 +203,7 @@ def generate_shapes(n: int, seed: int = 0, split: str = "train") -> dict[str, np
                 rk, wk = r[s][k, None, None], stroke[s][k, None, None]
                 cov[k] = _shape_coverage(c, uk, vk, rk, wk)
         clutter = np.zeros_like(cov)
-        for j in range(2):
+        for j in range(n_clutter):
             px, py = xs - stroke_pos[s, j, 0, None, None], ys - stroke_pos[s, j, 1, None, None]
             ca = np.cos(stroke_angle[s, j])[:, None, None]
             sa = np.sin(stroke_angle[s, j])[:, None, None]
@@ -224,15 +260,23 @@ def _check_shapes_cache(path: Path, meta_path: Path, expected: dict) -> tuple[di
 
 
 def load_shapes(
-    root: str | Path | None = None, data_seed: int = 0, sizes: dict[str, int] | None = None
+    root: str | Path | None = None,
+    data_seed: int = 0,
+    sizes: dict[str, int] | None = None,
+    *,
+    scale_ranges: Any = SCALE_RANGES,
+    clutter: int = DEFAULT_CLUTTER,
 ) -> dict[str, dict[str, np.ndarray]]:
     """All three splits of multiscale shapes, from the cache in root or freshly generated.
 
     The cache is `root/multiscale_shapes.npz` plus `multiscale_shapes.json` (version, seed, sizes,
-    sha256 of the .npz). A missing, stale or corrupt cache is regenerated and rewritten atomically
-    (a warning says why when an existing cache was rejected). If root is not writable the data is
-    generated in memory with a warning.
+    options, sha256 of the .npz). A missing, stale or corrupt cache is regenerated and rewritten
+    atomically (a warning says why when an existing cache was rejected). If root is not writable
+    the data is generated in memory with a warning. A variant (`scale_ranges`, `clutter`: see
+    `generate_shapes`) is cached next to it as `multiscale_shapes-<8 hex digits>.npz`.
     """
+    scale_ranges, clutter = check_variant(scale_ranges, clutter)
+    variant = {"scale_ranges": [list(r) for r in scale_ranges], "clutter": clutter}
     if root is None:
         from inception_lab.data.datasets import default_root
 
@@ -243,8 +287,14 @@ def load_shapes(
         isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes.values()
     ):
         raise ValueError(f"sizes must give a positive int for each of {SPLITS}, got {sizes!r}")
-    path, meta_path = root / SHAPES_FILE, root / SHAPES_FILE.replace(".npz", ".json")
+    file = SHAPES_FILE
+    if variant != {"scale_ranges": [list(r) for r in SCALE_RANGES], "clutter": DEFAULT_CLUTTER}:
+        tag = hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
+        file = SHAPES_FILE.replace(".npz", f"-{tag}.npz")
+    path, meta_path = root / file, root / file.replace(".npz", ".json")
     expected = {"version": SHAPES_VERSION, "seed": int(data_seed), "sizes": sizes}
+    if file != SHAPES_FILE:
+        expected["variant"] = variant
     splits, reason = _check_shapes_cache(path, meta_path, expected)
     if splits is not None:
         return splits
@@ -253,13 +303,14 @@ def load_shapes(
             f"multiscale shapes cache in {root} is {reason}; regenerating it", stacklevel=3
         )
     t0 = time.perf_counter()
-    splits = {split: generate_shapes(n, data_seed, split) for split, n in sizes.items()}
+    options = {"scale_ranges": scale_ranges, "clutter": clutter}
+    splits = {split: generate_shapes(n, data_seed, split, **options) for split, n in sizes.items()}
     seconds = time.perf_counter() - t0
     flat = {f"{split}_{k}": a for split, part in splits.items() for k, a in part.items()}
     try:
         root.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: np.savez(f, **flat))
-        meta = {**expected, "sha256": _sha256(path), "file": SHAPES_FILE,
+        meta = {**expected, "sha256": _sha256(path), "file": file,
                 "classes": list(SHAPES_CLASSES),
                 "generation_seconds": round(seconds, 2)}  # fmt: skip
         atomic_write(meta_path, json.dumps(meta, indent=2))

@@ -135,23 +135,31 @@ def mini_bn_inception(
 
 
 def mini_baseline(
-    num_classes: int = 10, width: float = 1.0, in_channels: int = 3, bn: bool = False
+    num_classes: int = 10,
+    width: float = 1.0,
+    in_channels: int = 3,
+    bn: bool = False,
+    kernel_size: int = 3,
 ) -> Network:
     """A plain CNN with one kernel size (3x3) for 32x32 inputs. (N, C, 32, 32) -> (N, classes).
 
     The control for the Inception models: the same grids (32 -> 16 -> 8 -> 4), the same depth in
     stages (one 3x3 conv where mini_googlenet has an Inception module, named conv3a ... conv5b to
-    match), about the same MACs, but every layer uses a single 3x3 kernel.
+    match), about the same MACs, but every layer uses a single 3x3 kernel. `kernel_size=5` (or 1,
+    7) gives the single-kernel stack of another size (the stem stays 3x3; the stage names keep
+    "conv"); `width` about 0.6 brings a 5x5 stack back to the 3x3 stack's MACs.
     """
     scaled = channel_scaler(width)
     check_channels(in_channels=in_channels)
+    if kernel_size not in (1, 3, 5, 7):
+        raise ValueError(f"kernel_size must be 1, 3, 5 or 7, got {kernel_size!r}")
     plan = {"conv3a": 24, "conv3b": 32, "maxpool3": None,  # 8x8
             "conv4a": 40, "conv4b": 40, "conv4c": 40, "conv4d": 40, "conv4e": 64,
             "maxpool4": None,  # 4x4
             "conv5a": 96, "conv5b": 112}  # fmt: skip
 
     def conv3x3(in_ch: int, out: int) -> ConvBNAct:
-        return ConvBNAct(in_ch, scaled(out), 3, bn=bn)
+        return ConvBNAct(in_ch, scaled(out), kernel_size, bn=bn)
 
     stages = _planned_stages(in_channels, scaled(24), plan, conv3x3, bn)
     return Network("mini_baseline", stages, num_classes, 0.4)
