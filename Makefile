@@ -14,6 +14,7 @@ BUDGET ?= cpu
 SEED ?=
 NB ?=
 EXP ?=
+RECORD_TIMES ?=
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 SANITIZE := tests/nbval_sanitize.cfg
@@ -45,8 +46,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create or update .venv (every other target does this when needed)
 
-course: $(STAMP) ## Execute the notebooks into build/ and render the HTML site (BUDGET=cpu|gpu, NB=...)
-	$(PY) tools/course.py run --budget $(BUDGET) $(if $(SEED),--seed $(SEED)) $(NB)
+course: $(STAMP) ## Execute the notebooks into build/, render the HTML site (BUDGET=cpu|gpu, NB=..., RECORD_TIMES=1)
+	$(PY) tools/course.py run --budget $(BUDGET) $(if $(SEED),--seed $(SEED)) $(if $(RECORD_TIMES),--record-times) $(NB)
 
 # One thread per run: two runs side by side use 2 cores better than one run on both. Resumable.
 experiments: $(STAMP) ## Compute the experiment ledger into experiments/results/ (EXP="name ...", slow)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import time
 import warnings
 
@@ -144,6 +145,36 @@ def test_a_different_size_request_replaces_the_cache(tmp_path):
     with pytest.warns(UserWarning, match="stale"):
         out = data.load_shapes(tmp_path, sizes=bigger)
     assert len(out["train"]["labels"]) == 120
+
+
+def test_variants_change_sizes_and_clutter_and_are_cached_apart(tmp_path):
+    wide = ((4.0, 7.0), (9.0, 15.0), (18.0, 32.0))
+    g = data.generate_shapes(300, seed=0, scale_ranges=wide)
+    for scale, (lo, hi) in enumerate(wide):
+        sizes = g["sizes"][g["scales"] == scale]
+        assert lo <= sizes.min() and sizes.max() <= hi
+    default = data.generate_shapes(300, seed=0)
+    assert np.array_equal(g["labels"], default["labels"])  # the same stream, other sizes
+    assert np.array_equal(data.generate_shapes(300, seed=0, clutter=2)["images"], default["images"])
+    clean = data.generate_shapes(300, seed=0, clutter=0)["images"].astype(float)
+    busy = data.generate_shapes(300, seed=0, clutter=8)["images"].astype(float)
+    assert not np.array_equal(clean, busy)
+    for bad in ({"clutter": -1}, {"clutter": 2.5}, {"scale_ranges": ((4, 7), (9, 15))},
+                {"scale_ranges": ((4, 7), (9, 15), (18, 40))}, {"scale_ranges": "wide"}):  # fmt: skip
+        with pytest.raises(ValueError, match="scale_ranges|clutter"):
+            data.generate_shapes(30, **bad)
+    data.load_shapes(tmp_path, sizes=SMALL)
+    variant = data.load_shapes(tmp_path, sizes=SMALL, scale_ranges=wide, clutter=5)
+    files = sorted(p.name for p in tmp_path.glob("*.npz"))  # the variant's name sorts first
+    assert files[1] == "multiscale_shapes.npz" and re.fullmatch(
+        r"multiscale_shapes-[0-9a-f]{8}\.npz", files[0]
+    )
+    again = data.load_shapes(tmp_path, sizes=SMALL, scale_ranges=wide, clutter=5)  # from cache
+    assert np.array_equal(variant["train"]["images"], again["train"]["images"])
+    assert json.loads((tmp_path / files[0].replace(".npz", ".json")).read_text())["variant"] == {
+        "scale_ranges": [list(r) for r in wide],
+        "clutter": 5,
+    }
 
 
 def test_default_size_generation(tmp_path):

@@ -9,6 +9,7 @@ tests/test_toolchain.py), and `tools/course.py execute` runs them after executin
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 import sys
 from pathlib import Path
@@ -193,6 +194,155 @@ def check_notebook(path: Path) -> list[str]:
         find_exercises(nb, name)
     except ExerciseFormatError as err:
         problems.append(str(err))
+    return problems + check_claims(nb, name)
+
+
+# --------------------------------------------------------------------------- numbers in the prose
+# notebooks/README.md, "Numbers in the prose": every number the markdown reports is printed by a
+# code cell above it, or cited. What is not prose goes first: code, math, images, link targets.
+NOT_PROSE = re.compile(
+    r"```.*?```|~~~.*?~~~|\$\$.*?\$\$|\$[^$\n]+\$|``.*?``|`[^`\n]*`"
+    r"|!\[[^\]]*\]\([^)]*\)|\]\([^)]*\)|<[^>\n]*>|https?://\S+",
+    re.DOTALL,
+)
+BLOCK_START = re.compile(r"\s*(?:#+\s*(?:\d+(?:\.\d+)*\.?(?!\d))?|[-*+]\s|\d+[.)]\s)")
+# Numbers that name things rather than report them: kernel and map sizes (3x3, 28x28x192),
+# dotted versions (4.2.1), names (ResNet-50, top-5, x86-64), arXiv numbers, and numbered lessons,
+# sections, tables, figures, ... (Lessons 1 and 2).
+NAMING = re.compile(
+    r"\b\d+(?:[x×]\d+)+\b|\b\d+(?:\.\d+){2,}\b|\b[A-Za-z]\w*-\d+\b|arXiv:\s?\d{4}\.\d+"
+    r"|(?:\b(?:[Ll]essons?|[Ss]ections?|[Tt]ables?|[Ff]igures?|Fig\.|[Ee]xercises?|[Cc]hapters?"
+    r"|[Aa]ppendix|[Ee]quations?|Eq\.|[Cc]ells?|[Nn]otebooks?|[Pp]arts?)|§)\s*"
+    r"\d+(?:\.\d+)*(?:\s*(?:,|and|or|to|-|–)\s*\d+(?:\.\d+)*)*"
+)
+# A number: digits (thousands separators allowed), decimals, an exponent, then a unit. In prose
+# it may not be part of a name (conv1, 3a, v3, ResNet-50, top-5, float32); in outputs it may.
+_DIGITS = r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?P<dec>\.\d+)?(?P<exp>[eE][-+]?\d+)?"
+_UNIT = r"(?P<unit>%|[x×]|\s?(?:million|billion|thousand|M|G)(?![A-Za-z])|[Kk](?![A-Za-z]))?"
+NUMBER = re.compile(rf"(?<![\w.]){_DIGITS}{_UNIT}(?!\w|\.\d)")
+RANGE_END = re.compile(rf"\s*(?:to|and|or|-|–)\s*{_DIGITS}{_UNIT}")  # 167 to 263 thousand
+PRINTED_NUMBER = re.compile(rf"(?<![\d.]){_DIGITS}{_UNIT}")
+SCALE = {"%": 0.01, "K": 1e3, "thousand": 1e3, "M": 1e6, "million": 1e6, "G": 1e9, "billion": 1e9}
+# A cited fact: the paper with its table, section, figure or page, or an explicit "(source: ...)".
+PLACE = r"(?:(?:[Tt]able|[Ss]ection|[Ff]igure|[Ff]ig\.|[Aa]ppendix|[Ee]q\.|§|p\.)\s*\d[\w.]*|[Aa]bstract)"
+AUTHOR_YEAR = r"[A-Z][\w-]+(?: et al\.|,? (?:&|and) [A-Z][\w-]+) \(?(?:19|20)\d\d\)?"
+CITATION = re.compile(
+    rf"{AUTHOR_YEAR},? {PLACE}|\bpaper(?:'s|,| \()\s*{PLACE}"
+    rf"|{PLACE} (?:of|in) (?:the |its )?(?:[\w-]+ )?paper\b|\([Ss]ource: [^)]+\)"
+)
+DURATION = re.compile(r"\s*(?:s|sec|seconds?|min|minutes?|h|hours?)\b")
+ABBREVIATION = re.compile(r"\b(?:al|Fig|e\.g|i\.e|vs|Eq|cf|p|approx|etc)\.$")
+
+
+def _value(match: re.Match, unit: str | None = None) -> tuple[float, float, str]:
+    """(value, half a unit of its last shown digit, unit) of a NUMBER or PRINTED_NUMBER match."""
+    unit = (match["unit"] or unit or "").strip().replace("k", "K")
+    scale = SCALE.get(unit, 1.0)
+    decimals = len(match["dec"] or ".") - 1
+    exponent = int(match["exp"][1:]) if match["exp"] else 0
+    value = float(match["int"].replace(",", "") + (match["dec"] or "")) * 10.0**exponent
+    return value * scale, 0.5 * 10.0 ** (exponent - decimals) * scale, unit
+
+
+def printed_values(text: str) -> list[float]:
+    """Every number in an output text, scaled by its unit (87.7% is 0.877) and also as shown."""
+    values = []
+    for match in PRINTED_NUMBER.finditer(text):
+        value, _, unit = _value(match)
+        values += [value, value / SCALE[unit]] if unit in SCALE else [value]
+    return values
+
+
+def _sentences(text: str) -> list[str]:
+    """A paragraph split into sentences, at a full stop, ! or ? before a capital letter."""
+    sentences: list[str] = []
+    for piece in re.split(r"(?<=[.!?])\s+(?=[A-Z\"*_(\[])", text):
+        if sentences and ABBREVIATION.search(sentences[-1]):  # "et al. Ioffe": one sentence
+            sentences[-1] += " " + piece
+        else:
+            sentences.append(piece)
+    return sentences
+
+
+def _blank(match: re.Match) -> str:
+    """What replaces NOT_PROSE: a code block ends a paragraph, inline code stays a word."""
+    if match[0].startswith(("```", "~~~")):
+        return "\n\n"
+    return "Code" if match[0].startswith("`") else " "
+
+
+def _units(markdown: str) -> list[tuple[str, str]]:
+    """(text, context) of each sentence, heading, list item and table row; a row's context is
+    the row with the table's header row, so that the header can cite the source of a column."""
+    units, block, header = [], [], ""
+    for line in NOT_PROSE.sub(_blank, markdown).splitlines():
+        if line.lstrip().startswith("|"):
+            header = header or line
+            if not re.fullmatch(r"[\s|:-]*", line):
+                units.append((line, header + "\n" + line))
+            continue
+        header = ""
+        start = BLOCK_START.match(line)
+        if start or not line.strip():
+            units += [(s, s) for s in _sentences(" ".join(block))] if block else []
+            block = []
+        if line.strip():  # without its heading number or list marker: they are not claims
+            block.append(line[start.end() :] if start else line.strip())
+    return units + ([(s, s) for s in _sentences(" ".join(block))] if block else [])
+
+
+def prose_claims(markdown: str) -> list[tuple[str, float, float, str]]:
+    """The numbers a markdown cell reports without citing them: (as written, value, tolerance,
+    unit). Exempt: code, math, links; NAMING numbers; years 1900-2099 and integers 0-12 written
+    without a unit; durations in a sentence about the run time; sentences that cite a source."""
+    claims = []
+    for text, context in _units(markdown):
+        if CITATION.search(context):
+            continue
+        text = NAMING.sub(" ", text)
+        for match in NUMBER.finditer(text):
+            end = RANGE_END.match(text, match.end())  # "167 to 263 thousand": both thousands
+            value, tolerance, unit = _value(match, end["unit"] if end else None)
+            bare = not (unit or match["dec"] or match["exp"] or "," in match["int"])
+            if bare and (value <= 12 or (len(match["int"]) == 4 and 1900 <= value <= 2099)):
+                continue
+            if RUN_TIME.search(context) and DURATION.match(text, end.end() if end else match.end()):
+                continue  # measured by `make course`, which no cell above can print
+            claims.append((match[0].strip(), value, tolerance, unit))
+    return claims
+
+
+def is_printed(value: float, tolerance: float, unit: str, printed: list[float]) -> bool:
+    """Whether a sorted list of printed values holds the value to the prose's shown precision;
+    a number with a unit also matches its bare number (87.7% matches a column of percents)."""
+    candidates = [(value, tolerance)]
+    if unit in SCALE:
+        candidates.append((value / SCALE[unit], tolerance / SCALE[unit]))
+    for target, tol in candidates:
+        tol += 1e-9 * max(1.0, target)  # binary floats: 0.25 is within 0.05 of 0.3
+        i = bisect.bisect_left(printed, target - tol)
+        if i < len(printed) and printed[i] <= target + tol:
+            return True
+    return False
+
+
+def check_claims(nb, name: str) -> list[str]:
+    """One problem per number in the prose that no code cell above prints and no source backs."""
+    problems, printed = [], []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            printed = sorted(printed + [v for t in _output_texts(cell) for v in printed_values(t)])
+        if cell.cell_type != "markdown":
+            continue
+        reported = set()
+        for written, value, tolerance, unit in prose_claims(cell.source):
+            if written not in reported and not is_printed(value, tolerance, unit, printed):
+                reported.add(written)
+                problems.append(
+                    f"{name}, cell {i}: the prose cites {written} but no output above prints it "
+                    "(print it in a code cell above, or cite its source: notebooks/README.md, "
+                    '"Numbers in the prose")'
+                )
     return problems
 
 

@@ -1,11 +1,20 @@
 """Run the course: execute the notebooks headless, render them to HTML, report times and failures.
 
-    python tools/course.py run [--budget cpu|gpu] [--seed N] [NOTEBOOK ...]
+    python tools/course.py run [--budget cpu|gpu] [--seed N] [--record-times] [NOTEBOOK ...]
         Execute every notebook in notebooks/ (sorted by name) with papermill into
         build/notebooks/, render each to build/site/<name>.html, write build/site/index.html
-        (lesson titles, measured run times, status) and build/timings.json, and print a summary
-        table. Exits 1 if any notebook fails, naming the notebook and the failing cell.
-        The committed notebooks are never modified.
+        (lesson titles, measured and recorded run times, status) and build/timings.json, and
+        print a summary table. Exits 1 if any notebook fails, naming the notebook and the
+        failing cell. Without --record-times no committed file is modified.
+
+        --record-times (BUDGET="cpu" only) also stores the measured seconds in the committed
+        notebooks/run_times.json and rewrites every place that states them from it (title
+        cells, the welcome table, README.md, docs/instructor_guide.md: tools/run_times.py).
+        With NOTEBOOK arguments only those entries change (same machine required).
+
+    python tools/course.py times [--write]
+        Check that the title cells, tables and totals agree with notebooks/run_times.json
+        (exit 1 and list the differences if not); --write rewrites them from the file.
 
     python tools/course.py execute NOTEBOOK ...
         Execute notebooks IN PLACE (nbclient, fresh kernel, working directory = the notebook's
@@ -32,6 +41,7 @@ from pathlib import Path
 import nbformat
 
 import check_notebooks
+import run_times
 from student import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,8 +174,12 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes}:{rest:02d}"
 
 
-def write_index(site: Path, results: list[Result], environment: dict) -> Path:
-    """build/site/index.html: one row per lesson, title linked to its rendered page."""
+def write_index(
+    site: Path, results: list[Result], environment: dict, recorded: dict[str, str] | None = None
+) -> Path:
+    """build/site/index.html: one row per lesson, title linked to its rendered page, this run's
+    time next to the recorded one (`recorded`: notebook -> text of notebooks/run_times.json)."""
+    recorded = recorded or {}
     rows = []
     for r in results:
         status = "ok" if r.status == "ok" else f"<b>failed</b>: {html.escape(r.error)}"
@@ -174,6 +188,7 @@ def write_index(site: Path, results: list[Result], environment: dict) -> Path:
             f'<td><a href="{html.escape(Path(r.notebook).stem)}.html">{html.escape(r.title)}</a></td>'
             f"<td><code>{html.escape(r.notebook)}</code></td>"
             f'<td class="num">{format_seconds(r.seconds)}</td>'
+            f"<td>{html.escape(recorded.get(r.notebook, '-'))}</td>"
             f"<td>{html.escape(r.budget)}</td>"
             f'<td class="{r.status}">{status}</td>'
             "</tr>"
@@ -193,13 +208,14 @@ def write_index(site: Path, results: list[Result], environment: dict) -> Path:
 <h1>Inception Lab</h1>
 <p>An interactive course on the Inception family of convolutional networks. Each lesson below was
 executed top to bottom by <code>make course</code>; run time is the measured wall-clock time
-(minutes:seconds) including kernel start-up.</p>
+(minutes:seconds) including kernel start-up. Recorded is the course's own measurement at
+<code>BUDGET="cpu"</code> (<code>notebooks/run_times.json</code>), as the lessons state it.</p>
 <table>
-<thead><tr><th>Lesson</th><th>Notebook</th><th>Run time</th><th>BUDGET</th><th>Status</th></tr></thead>
+<thead><tr><th>Lesson</th><th>Notebook</th><th>Run time</th><th>Recorded</th><th>BUDGET</th><th>Status</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>
-<tfoot><tr><td colspan="2">Total</td><td class="num">{format_seconds(total)}</td><td></td><td></td></tr></tfoot>
+<tfoot><tr><td colspan="2">Total</td><td class="num">{format_seconds(total)}</td><td></td><td></td><td></td></tr></tfoot>
 </table>
 <p><small>Environment: {env}.</small></p>
 </body></html>
@@ -248,6 +264,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
         return 2
     build = args.build.resolve()
+    times_file = args.notebook_dir / run_times.FILE_NAME
+    all_names = sorted(p.name for p in args.notebook_dir.glob("*.ipynb"))
+    if args.record_times:  # refuse before running, not after minutes of work
+        if args.budget != run_times.BUDGET:
+            print(
+                f"error: --record-times records BUDGET={run_times.BUDGET!r} only", file=sys.stderr
+            )
+            return 2
+        if any(p.parent.resolve() != args.notebook_dir.resolve() for p in notebooks):
+            print(f"error: --record-times needs notebooks in {args.notebook_dir}", file=sys.stderr)
+            return 2
+        machine = run_times.machine_info()
+        commit = run_times.commit_of(args.notebook_dir.resolve().parent)
+        try:
+            run_times.check_can_record(times_file, [p.name for p in notebooks], all_names, machine)
+        except run_times.RunTimesError as err:
+            print(f"error: --record-times: {err}", file=sys.stderr)
+            return 2
     if args.cell_timeout is None and args.budget == "cpu":
         args.cell_timeout = 600.0  # a hung cell (a widget waiting for a browser) must not hang CI
     print(f"Running {len(notebooks)} notebooks at BUDGET={args.budget!r} into {build}/")
@@ -290,7 +324,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         encoding="utf-8",
     )
     os.replace(tmp, timings)
-    index = write_index(build / "site", listed, environment)
+    failed = [r for r in results if r.status != "ok"]
+    status = 1 if failed else 0
+    if args.record_times:  # before the index, so that it shows the new recorded times
+        if failed or len(results) < len(notebooks):
+            print(f"Run times NOT recorded in {times_file}: every notebook must succeed")
+        else:
+            status = record_times(args.notebook_dir, results, all_names, machine, commit)
+    try:
+        recorded = run_times.load(times_file).notebooks
+    except run_times.RunTimesError:
+        recorded = {}
+    index = write_index(
+        build / "site",
+        listed,
+        environment,
+        {name: run_times.display(e.seconds) for name, e in recorded.items()},
+    )
 
     width = max(len(r.notebook) for r in results)
     print(f"\n{'notebook':<{width}}  {'seconds':>8}  status")
@@ -298,10 +348,51 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{r.notebook:<{width}}  {r.seconds:>8.1f}  {r.status}")
     print(f"{'total':<{width}}  {sum(r.seconds for r in results):>8.1f}")
     print(f"\nSite: {index}\nTimings: {timings}")
-    failed = [r for r in results if r.status != "ok"]
     for r in failed:
         print(f"FAILED {r.notebook}: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
+    return status
+
+
+def record_times(
+    notebook_dir: Path, results: list[Result], all_names: list[str], machine: dict, commit: str
+) -> int:
+    """Store this run's seconds in notebooks/run_times.json and rewrite the texts that state them."""
+    path = notebook_dir / run_times.FILE_NAME
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    seconds = {r.notebook: r.seconds for r in results}
+    recorded = run_times.record(path, seconds, all_names, machine, date, commit)
+    print(f"Recorded {len(seconds)} run time(s) in {path} ({machine['cpu']}, commit {commit})")
+    root = notebook_dir.resolve().parent
+    try:
+        changed = run_times.write_texts(root, recorded)
+    except (run_times.RunTimesError, OSError) as err:
+        print(f"error: the texts that state the run times were not updated: {err}", file=sys.stderr)
+        return 1
+    for path in changed:
+        print(f"  updated {path.relative_to(root)}")
+    problems = run_times.check(root, recorded)
+    for problem in problems:
+        print(f"  run times: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_times(args: argparse.Namespace) -> int:
+    """Check (or, with --write, rewrite) the texts that state the recorded run times."""
+    root = args.root.resolve()
+    if args.write:
+        try:
+            changed = run_times.write_texts(root)
+        except run_times.RunTimesError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        for path in changed:
+            print(f"updated {path.relative_to(root)}")
+    problems = run_times.check(root)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"run times agree with {run_times.file_path(root).relative_to(root)}")
+    return 1 if problems else 0
 
 
 def execute_in_place(path: Path, cell_timeout: float | None) -> str:
@@ -378,7 +469,18 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds per cell (default: 600 at cpu, none at gpu)",
     )
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    run.add_argument(
+        "--record-times",
+        action="store_true",
+        help="store the measured seconds in notebooks/run_times.json (committed) and rewrite "
+        "the run times stated by the title cells, the welcome table, README.md and the "
+        'instructor guide (BUDGET="cpu" only; only if every notebook succeeds)',
+    )
     run.set_defaults(func=cmd_run)
+    times = sub.add_parser("times", help="check the stated run times against run_times.json")
+    times.add_argument("--write", action="store_true", help="rewrite them from the file")
+    times.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    times.set_defaults(func=cmd_times)
     execute = sub.add_parser("execute", help="execute notebooks in place (for committing)")
     execute.add_argument("notebooks", nargs="+", type=Path)
     execute.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")

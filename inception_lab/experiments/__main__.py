@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
     run.add_argument("--seeds", type=_seeds, default=None)
     run.add_argument("--labels", default=None, help="comma-separated configuration labels")
+    run.add_argument("--results", default=None, help="folder of the results files (default: "
+                     "experiments/results/)")  # fmt: skip
     verify = sub.add_parser("verify")
     verify.add_argument("name", choices=list(EXPERIMENTS))
     verify.add_argument("--seed", type=int, required=True)
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             labels = None if args.labels is None else [s.strip() for s in args.labels.split(",")]
             for name in args.names or list(EXPERIMENTS):
-                ledger.run(name, args.budget, args.seeds, labels)
+                ledger.run(name, args.budget, args.seeds, labels, args.results)
         else:
             result = ledger.verify(args.name, args.seed, args.label, args.budget)
             print(f"{args.name} {result['label']!r} seed {args.seed}: stored test accuracy "

@@ -11,20 +11,19 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from inception_lab import smoke
 from inception_lab._io import atomic_write
 
 from .catalog import EXPERIMENTS, Experiment, resolve
 from .runner import ROOT, train_run
 
-__all__ = ["RESULTS", "get", "load", "run", "summarize", "verify"]
+__all__ = ["RESULTS", "get", "load", "run", "summarize", "train_one", "verify"]
 
 RESULTS = ROOT / "experiments" / "results"
 FORMAT = 1
@@ -100,6 +99,11 @@ def run(
     (resuming); a run whose configuration changed since it was stored is an error, not a skip.
     """
     experiment = get(name)
+    if smoke.ACTIVE and (results is None or Path(results).resolve() == RESULTS.resolve()):
+        raise RuntimeError(
+            f"a smoke run ({smoke.ENV} is set) trains a few steps only: it may not write to the "
+            f"ledger in {RESULTS}; pass another results folder"
+        )
     seeds = experiment.seeds if seeds is None else tuple(seeds)
     labels = list(experiment.configs) if labels is None else labels
     path = path_of(name, budget, results)
@@ -119,11 +123,10 @@ def run(
                 "configuration than the catalog's now; delete them or restore the catalog"
             )
     log(f"{name}: {len(done)} runs stored, {len(todo)} to train -> {path}")
-    data["provenance"] = {
-        "command": "python -m inception_lab.experiments " + " ".join(sys.argv[1:] or ["run", name]),
-        "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
     if not todo:
+        if data["runs"] and data.get("provenance") != provenance_of(data, name, budget):
+            data["provenance"] = provenance_of(data, name, budget)
+            atomic_write(path, json.dumps(data, indent=1) + "\n")
         return data
     lock = _lock(path)
     try:
@@ -131,6 +134,7 @@ def run(
             t0 = time.perf_counter()
             record = train_run(resolve(experiment, label, budget), seed, experiment.measure)
             data["runs"].append({"label": label, **record})
+            data["provenance"] = provenance_of(data, name, budget)
             atomic_write(path, json.dumps(data, indent=1) + "\n")
             log(
                 f"[{i}/{len(todo)}] {label!r} seed {seed}: test {record['test_acc']:.1%} "
@@ -139,6 +143,40 @@ def run(
     finally:
         lock.unlink(missing_ok=True)
     return data
+
+
+def train_one(name: str, label: str, seed: int = 0, epochs: int | None = None,
+              budget: str = "cpu", device: Any = None) -> dict[str, Any]:  # fmt: skip
+    """Train one configuration of an experiment live, as the ledger would (same data, recipe and
+    measurements), optionally for fewer `epochs`; nothing is stored. Returns the run's record
+    (see `runner.train_run`): a lesson compares it with the stored seeds (`report.live_vs_ledger`).
+    """
+    experiment = get(name)
+    config = resolve(experiment, label, budget)
+    if epochs is not None:
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        config["epochs"] = epochs
+    return train_run(config, seed, experiment.measure, device)
+
+
+def provenance_of(data: dict[str, Any], name: str, budget: str) -> dict[str, Any]:
+    """Where the file's runs come from: the command that (re)computes them, every distinct
+    machine (CPU or GPU model, SIMD level, threads, torch version, commit) with its run count, and
+    the dates of the first and last run."""
+    machines: dict[str, dict[str, Any]] = {}
+    for r in data["runs"]:
+        m = {k: v for k, v in r["machine"].items() if k != "date"}
+        key = json.dumps(m, sort_keys=True)
+        machines.setdefault(key, {**m, "runs": 0})["runs"] += 1
+    dates = sorted(r["machine"]["date"] for r in data["runs"])
+    return {
+        "command": f"python -m inception_lab.experiments run {name} --budget {budget}",
+        "environment": "OMP_NUM_THREADS=1 (make experiments), two experiments side by side",
+        "machines": list(machines.values()),
+        "first_run": dates[0] if dates else None,
+        "last_run": dates[-1] if dates else None,
+    }
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -117,7 +117,10 @@ def train_run(
     record["val_acc"] = history.records[-1]["val_acc"]
 
     test_images, test_labels, test_scales = _all(loaders.test, device)
-    test_probs, labels = predict(model, loaders.test)
+    test_probs, labels = predict(model, loaders.test)  # a smoke run predicts a few batches only
+    test_images, test_labels, test_scales = (
+        t[: len(labels)] for t in (test_images, test_labels, test_scales)
+    )
     if not torch.equal(labels.cpu(), test_labels.cpu()):  # the test loader must not shuffle
         raise RuntimeError("the test loader's order differs from the dataset's")
     record["test_by_scale"] = probes.accuracy_by_scale(test_probs, test_labels, test_scales)

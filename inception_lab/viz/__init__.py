@@ -5,6 +5,7 @@ and pictures of the data. One module per kind of figure:
   accuracy against MACs (torchvision's models as reference points);
 - `diagrams`: Inception blocks drawn from the modules, and receptive fields;
 - `curves`: training curves of one or several runs (`plot_history`);
+- `ledger`: the experiment ledger's results over seeds (`plot_seeds`, `plot_seeds_by_scale`);
 - `calibration`: reliability diagrams, confidence histograms, label smoothing;
 - `data`: `show_batch` and `show_scales`.
 
@@ -31,6 +32,7 @@ from .costs import (
 from .curves import plot_history
 from .data import show_batch, show_scales
 from .diagrams import draw_block, draw_blocks, plot_receptive_field
+from .ledger import plot_seeds, plot_seeds_by_scale
 
 __all__ = [
     "COURSE_MODELS",
@@ -49,6 +51,8 @@ __all__ = [
     "plot_published_errors",
     "plot_receptive_field",
     "plot_reliability",
+    "plot_seeds",
+    "plot_seeds_by_scale",
     "plot_stack_growth",
     "reference_costs",
     "show_batch",
