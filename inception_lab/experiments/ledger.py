@@ -63,6 +63,24 @@ def _key(label: str, seed: int) -> tuple[str, int]:
     return label, seed
 
 
+def _stored_elsewhere(config: dict, seed: int, measure: tuple[str, ...], path: Path) -> dict | None:
+    """A run of the same configuration and seed stored by another experiment (several lessons
+    compare against the same model, e.g. the mini Inception v3 with AdamW), if it holds every
+    measurement this experiment needs: training it again would give the same numbers."""
+    for other in sorted(path.parent.glob("*.json")):
+        if other == path or other.name.count(".") != path.name.count("."):  # same budget only
+            continue
+        try:
+            runs = json.loads(other.read_text(encoding="utf-8"))["runs"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for r in runs:
+            if r["seed"] == seed and r["config"] == config and all(m in r for m in measure):
+                copied = {k: v for k, v in r.items() if k != "label"}
+                return {**copied, "copied_from": r.get("copied_from", other.stem)}
+    return None
+
+
 def _lock(path: Path) -> Path:
     """Claim NAME.lock next to the results, so two jobs never write one file; a lock left by a
     process that no longer runs is taken over."""
@@ -132,13 +150,17 @@ def run(
     try:
         for i, (label, seed) in enumerate(todo, 1):
             t0 = time.perf_counter()
-            record = train_run(resolve(experiment, label, budget), seed, experiment.measure)
+            config = resolve(experiment, label, budget)
+            record = _stored_elsewhere(config, seed, experiment.measure, path)
+            if record is None:
+                record = train_run(config, seed, experiment.measure)
             data["runs"].append({"label": label, **record})
             data["provenance"] = provenance_of(data, name, budget)
             atomic_write(path, json.dumps(data, indent=1) + "\n")
+            source = f", copied from {record['copied_from']}" if "copied_from" in record else ""
             log(
                 f"[{i}/{len(todo)}] {label!r} seed {seed}: test {record['test_acc']:.1%} "
-                f"({time.perf_counter() - t0:.0f} s)"
+                f"({time.perf_counter() - t0:.0f} s{source})"
             )
     finally:
         lock.unlink(missing_ok=True)
