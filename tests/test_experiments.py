@@ -68,7 +68,7 @@ def test_resolve_merges_settings_and_scales_up_for_the_gpu():
 
 
 def test_unknown_experiment_names_the_valid_ones():
-    with pytest.raises(ValueError, match="valid names: multiscale"):
+    with pytest.raises(ValueError, match="valid names: ceiling, multiscale"):
         ledger.get("nope")
 
 
