@@ -226,6 +226,12 @@ def test_compare_calls_a_gap_only_when_the_seeds_separate():
     assert "within the seed spread" in experiments.compare(overlap, "reduced", "naive")
     with pytest.raises(ValueError, match="no runs of 'nope'"):
         experiments.compare(apart, "nope", "naive")
+    errors = _ledger({"naive": [0.02, 0.03, 0.025], "reduced": [0.09, 0.10, 0.08]})
+    for run in errors["runs"]:
+        run["test_ece"] = run["test_acc"]
+    assert "naive is better (lower) on every seed" in experiments.compare(
+        errors, "reduced", "naive", "test_ece"
+    )
 
 
 def test_table_provenance_and_live_run_text():

@@ -51,8 +51,9 @@ def table(data: dict[str, Any], metric: str = "test_acc", labels: list[str] | No
 def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> str:
     """The difference a - b of the seed means, against the seeds' spread.
 
-    Says "a beats b" only when every seed of a is above every seed of b ("on every seed"), or the
-    gap exceeds twice the larger sd; otherwise "within the seed spread"."""
+    Names a winner only when every seed of one is beyond every seed of the other ("on every
+    seed"), or the gap exceeds twice the larger sd; otherwise "within the seed spread". For
+    ECE, NLL and loss metrics lower is better."""
     rows = summarize(data, metric)
     for label in (a, b):
         if label not in rows:
@@ -60,10 +61,14 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
     sa, sb = rows[a], rows[b]
     gap = sa["mean"] - sb["mean"]
     spread = max(sa["sd"], sb["sd"])
+    # accuracy-like metrics: higher is better ("ahead"); errors (ECE, NLL, loss): lower is better
+    lower_better = any(word in metric for word in ("ece", "nll", "loss"))
+    winner = a if (gap < 0) == lower_better else b
+    ahead = "better (lower)" if lower_better else "ahead"
     if sa["min"] > sb["max"] or sb["min"] > sa["max"]:
-        verdict = f"{a if gap > 0 else b} is ahead on every seed"
+        verdict = f"{winner} is {ahead} on every seed"
     elif not math.isnan(spread) and abs(gap) > 2 * spread:
-        verdict = f"{a if gap > 0 else b} is ahead by more than twice the seed sd"
+        verdict = f"{winner} is {ahead} by more than twice the seed sd"
     else:
         verdict = "the gap is within the seed spread: no difference shown"
     return (f"{metric}: {a} {_pct(sa['mean'])} ± {_pct(sa['sd'])}, {b} {_pct(sb['mean'])} ± "
