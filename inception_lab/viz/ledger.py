@@ -22,6 +22,11 @@ def _summary(data: dict[str, Any], metric: str) -> dict[str, dict[str, Any]]:
     return summarize(data, metric)
 
 
+def _is_accuracy(metric: str) -> bool:
+    """Accuracies are drawn in percent; ECE, temperatures, losses as numbers."""
+    return metric.endswith("acc") or metric.startswith(("test_by_scale", "branch_ablation"))
+
+
 def plot_seeds(
     data: dict[str, Any],
     metric: str = "test_acc",
@@ -30,11 +35,13 @@ def plot_seeds(
     ax: plt.Axes | None = None,
 ) -> Figure:
     """One column per configuration: each seed's `metric` as a dot, the mean as a bar with the
-    sample sd as an error bar. Accuracy-like metrics (all values in [0, 1]) in percent."""
+    sample sd as an error bar. Accuracies (`*acc`, `test_by_scale.*`, `branch_ablation.*`) are
+    drawn in percent; other metrics (ECE, temperature, ...) as they are."""
     rows = _summary(data, metric)
     labels = [label for label in rows if labels is None or label in labels]
     if not labels:
         raise ValueError(f"none of the labels is in the ledger; it has {list(rows)}")
+    own_figure = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(labels)), 3.4))
     fig = ax.figure
@@ -47,13 +54,14 @@ def plot_seeds(
     ax.set_xticks(range(len(labels)), labels, rotation=20 if len(labels) > 3 else 0, ha="right"
                   if len(labels) > 3 else "center")  # fmt: skip
     values = [v for label in labels for v in rows[label]["values"]]
-    if all(0 <= v <= 1 for v in values):
+    if _is_accuracy(metric) and all(0 <= v <= 1 for v in values):
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         low = min(values)
         ax.set_ylim(max(0.0, low - 0.1), min(1.0, max(values) + 0.05))
     ax.set_ylabel(metric.replace("_", " ").replace("acc", "accuracy"))
     ax.set_title(title or f"{data['experiment']}: every seed (dots), mean ± sd (bars)")
-    fig.tight_layout()
+    if own_figure:  # a caller's figure keeps its own layout (e.g. constrained)
+        fig.tight_layout()
     return fig
 
 
