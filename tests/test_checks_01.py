@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from inception_lab import checks
@@ -44,7 +45,7 @@ def test_naive_forward_leaves_the_global_random_stream_alone():
     [
         (lambda m, x: None, "must return a tensor"),
         (lambda m, x: torch.cat(branches(m, x)[:3], dim=1), "missing the pool branch"),
-        (lambda m, x: torch.cat(branches(m, x), dim=2), "forward failed.*dim=1.*RuntimeError"),
+        (lambda m, x: torch.cat(branches(m, x), dim=2), "along dim=2;.*channel axis"),
         (
             lambda m, x: torch.cat([m.conv1x1(x), *branches(m, x)[1:]], dim=1),
             "1x1 conv branch is missing its ReLU",
@@ -64,6 +65,63 @@ def test_naive_forward_leaves_the_global_random_stream_alone():
             ),
             "channels 9..11 of the output should be the 5x5 conv",
         ),
+        # wrong concatenation axis: the batch axis, the last axis, torch.concat's alias
+        (lambda m, x: torch.cat(branches(m, x), dim=0), "along dim=0;.*channel axis"),
+        (lambda m, x: torch.cat(branches(m, x), -1), "along dim=-1;.*channel axis"),
+        (lambda m, x: torch.concat(branches(m, x), dim=3), "along dim=3;.*channel axis"),
+        (lambda m, x: torch.stack(branches(m, x), dim=1), "torch.stack.*NEW axis"),
+        # a branch that changes the grid
+        (
+            # F.max_pool2d's stride defaults to its kernel size: a 3x3 grid from 9x9
+            lambda m, x: torch.cat([*branches(m, x)[:3], F.max_pool2d(x, 3)], dim=1),
+            "max pool branch has a 3x3 grid, but the input is 9x9.*stride 1 and 'same' padding",
+        ),
+        (
+            # stride 1 but no padding: 7x7
+            lambda m, x: torch.cat([*branches(m, x)[:3], F.max_pool2d(x, 3, stride=1)], dim=1),
+            "max pool branch has a 7x7 grid",
+        ),
+        (
+            # the 5x5 conv without its padding: 5x5
+            lambda m, x: torch.cat(
+                [
+                    *branches(m, x)[:2],
+                    torch.relu(F.conv2d(x, m.conv5x5.weight, m.conv5x5.bias)),
+                    m.pool(x),
+                ],
+                dim=1,
+            ),
+            "5x5 conv branch has a 5x5 grid",
+        ),
+        (
+            # every branch right, then the whole output pooled down: the module must keep the grid
+            lambda m, x: F.max_pool2d(torch.cat(branches(m, x), dim=1), 2),
+            "output has a 4x4 grid, but the input is 9x9",
+        ),
+        # a branch that does not read the module's input
+        (
+            # the pool applied to the 1x1 branch's output (4 channels instead of 6)
+            lambda m, x: torch.cat([*branches(m, x)[:3], m.pool(torch.relu(m.conv1x1(x)))], dim=1),
+            "output has 16 channels, it should have 18.*module's input x",
+        ),
+        (
+            # the input itself instead of the pooled input
+            lambda m, x: torch.cat([*branches(m, x)[:3], x], dim=1),
+            "channels 12..17 of the output should be the max pool",
+        ),
+        (
+            # an average pool instead of the max pool
+            lambda m, x: torch.cat([*branches(m, x)[:3], F.avg_pool2d(x, 3, 1, 1)], dim=1),
+            "channels 12..17 of the output should be the max pool",
+        ),
+        (
+            # one ReLU over the concatenation: the pool branch gets one too
+            lambda m, x: torch.relu(
+                torch.cat([m.conv1x1(x), m.conv3x3(x), m.conv5x5(x), m.pool(x)], dim=1)
+            ),
+            "pool branch has no ReLU",
+        ),
+        (lambda m, x: sum(branches(m, x)), "forward failed.*RuntimeError"),
     ],
 )
 def test_naive_forward_hints(forward, hint):
@@ -82,6 +140,41 @@ def test_naive_forward_requires_the_given_layers():
     cls.__init__ = init_without_pool
     with pytest.raises(AssertionError, match=r"\.pool"):
         checks.naive_forward(cls)
+
+
+def test_naive_forward_rejects_a_changed_init():
+    cls = make_naive(lambda m, x: torch.cat(branches(m, x), dim=1))
+    original_init = cls.__init__
+
+    def init_with_a_3x3_in_the_5x5_slot(self, in_ch, ch1x1, ch3x3, ch5x5):
+        original_init(self, in_ch, ch1x1, ch3x3, ch5x5)
+        self.conv5x5 = nn.Conv2d(in_ch, ch5x5, kernel_size=3, padding=1)
+
+    cls.__init__ = init_with_a_3x3_in_the_5x5_slot
+    with pytest.raises(AssertionError, match=r"conv5x5 has weights of shape \(3, 6, 3, 3\)"):
+        checks.naive_forward(cls)
+
+
+def test_naive_forward_restores_torch_cat():
+    originals = torch.cat, torch.concat, torch.concatenate, torch.stack
+    checks.naive_forward(make_naive(lambda m, x: torch.cat(branches(m, x), dim=1)))
+    with pytest.raises(AssertionError):
+        checks.naive_forward(make_naive(lambda m, x: torch.cat(branches(m, x), dim=0)))
+    assert (torch.cat, torch.concat, torch.concatenate, torch.stack) == originals
+
+
+def test_naive_forward_accepts_other_correct_spellings(capsys):
+    forwards = [
+        lambda m, x: torch.cat(branches(m, x), -3),
+        lambda m, x: torch.concat(list(branches(m, x)), axis=1),
+        lambda m, x: torch.cat([*branches(m, x)[:2], torch.cat(branches(m, x)[2:], 1)], 1),
+        lambda m, x: torch.cat(
+            [F.relu(m.conv1x1(x)), F.relu(m.conv3x3(x)), F.relu(m.conv5x5(x)), m.pool(x)], 1
+        ),
+    ]
+    for forward in forwards:
+        checks.naive_forward(make_naive(forward))
+        assert "Correct" in capsys.readouterr().out
 
 
 CFG = {"in_ch": 192, "ch1x1": 64, "ch3x3": 128, "ch5x5": 32}

@@ -1,8 +1,11 @@
 """Lesson 02 checks: a right answer passes, each typical wrong answer gets its hint."""
 
 import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from inception_lab import checks
+from inception_lab import checks, profile
 
 
 def right(in_ch, out_ch, k, h_out, w_out):
@@ -20,6 +23,23 @@ def broken(_in_ch, _out_ch, _k, _h_out, _w_out):
     raise ZeroDivisionError("oops")
 
 
+def with_the_profiler(in_ch, out_ch, k, h_out, w_out):
+    """The shortcut: build the layer and let the course's counter count it."""
+    with torch.device("meta"):
+        conv = nn.Conv2d(in_ch, out_ch, k, padding=k // 2, bias=False)
+    return profile.count_macs(conv, (in_ch, h_out, w_out))
+
+
+def with_flop_counter_mode(in_ch, out_ch, k, h_out, w_out):
+    """The same shortcut with PyTorch's counter directly (FLOPs / 2)."""
+    with torch.device("meta"):
+        conv = nn.Conv2d(in_ch, out_ch, k, padding=k // 2, bias=False)
+        x = torch.empty(1, in_ch, h_out, w_out)
+    with FlopCounterMode(display=False) as counter:
+        conv(x)
+    return counter.get_total_flops() // 2
+
+
 @pytest.mark.parametrize(
     ("formula", "hint"),
     [
@@ -34,6 +54,10 @@ def broken(_in_ch, _out_ch, _k, _h_out, _w_out):
             "counted the input's pixels",
         ),
         (lambda i, o, k, h, w: o * k * k * h * w, "your formula gives"),
+        (lambda i, o, k, h, w: i * o * k * k * h * w / 1e6, "in millions"),
+        (lambda i, o, k, h, w: i * o * k * k * h * w // 1000, "in thousands"),
+        (with_the_profiler, "without running the counter"),
+        (with_flop_counter_mode, "without running the counter"),
         (lambda i, o, k, h, w: str(right(i, o, k, h, w)), "should return a number"),
         (broken, "failed.*ZeroDivisionError"),
     ],
@@ -41,6 +65,22 @@ def broken(_in_ch, _out_ch, _k, _h_out, _w_out):
 def test_conv_mac_formula_hints(formula, hint):
     with pytest.raises(AssertionError, match=hint):
         checks.conv_mac_formula(formula)
+
+
+def test_conv_mac_formula_leaves_the_counter_working():
+    with pytest.raises(AssertionError):
+        checks.conv_mac_formula(with_the_profiler)
+    with torch.device("meta"):
+        conv = nn.Conv2d(192, 96, 3, padding=1, bias=False)
+    assert profile.count_macs(conv, (192, 28, 28)) == right(192, 96, 3, 28, 28)
+
+
+def test_conv_mac_formula_lets_the_student_stub_through():
+    def stub(in_ch, out_ch, k, h_out, w_out):
+        raise NotImplementedError("Exercise 1: return the MACs")
+
+    with pytest.raises(NotImplementedError, match="Exercise 1"):
+        checks.conv_mac_formula(stub)
 
 
 # A GoogLeNet 3b-like module (the paper's reductions 128 / 32 cost 304,267,264 MACs).
@@ -78,6 +118,11 @@ def test_reduction_budget_accepts_widths_inside_the_budget(capsys):
         ((80, 16), "ch5x5red=16 squeezes its branch too hard"),
         ((40, 40), "ch3x3red=40 squeezes"),
         ((64.0, 24), "positive whole number"),
+        ((True, 24), "positive whole number"),
+        ((0, 24), "positive whole number"),
+        ((24, 64), "ch3x3red=24 squeezes"),  # the two widths swapped
+        ((64, 40), "over the budget"),
+        ((192, 96), "over the budget"),  # no reduction at all: as wide as each branch's output
     ],
 )
 def test_reduction_budget_hints(widths, hint):

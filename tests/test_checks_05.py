@@ -139,3 +139,166 @@ def test_student_stub_passes_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         checks.batch_norm_forward(stub)
+
+
+def test_batch_norm_imported_by_name_before_the_check_is_rejected():
+    """A name bound before the check still reaches torch.batch_norm, which the check patches."""
+    from torch.nn.functional import batch_norm as library_batch_norm
+
+    def by_name(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        return library_batch_norm(
+            x, running_mean, running_var, weight, bias, training, momentum, eps
+        )
+
+    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+        checks.batch_norm_forward(by_name)
+
+
+# --------------------------------------------------------------------------- exercise 2
+def make_fold(
+    use_eps=True,
+    eps=None,
+    sqrt=True,
+    gamma=True,
+    axis=0,
+    scale_weight=True,
+    conv_bias=True,
+    mean_sign=1.0,
+    beta=True,
+    shift="scaled",
+    handle_no_bias=True,
+    in_place=False,
+    as_dict=False,
+):
+    """A fold(conv, bn) -> (weight, bias), right with the defaults; each argument plants one
+    typical mistake."""
+
+    def fold(conv, bn):
+        e = (bn.eps if eps is None else eps) if use_eps else 0.0
+        std = (bn.running_var + e).sqrt() if sqrt else bn.running_var + e
+        scale = (bn.weight if gamma else 1.0) / std
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        if in_place:
+            weight = conv.weight.mul_(scale.view(shape))
+        else:
+            weight = conv.weight * scale.view(shape) if scale_weight else conv.weight.clone()
+        if conv.bias is None:
+            b = torch.zeros_like(bn.running_mean) if handle_no_bias else conv.bias + 0
+        else:
+            b = conv.bias if conv_bias else torch.zeros_like(conv.bias)
+        mean = mean_sign * bn.running_mean
+        shift_by = bn.bias if beta else 0.0
+        if shift == "scaled":
+            bias = (b - mean) * scale + shift_by
+        elif shift == "mean unscaled":
+            bias = b * scale - mean + shift_by
+        else:  # nothing scaled
+            bias = b - mean + shift_by
+        if as_dict:
+            return {"weight": weight, "bias": bias}
+        return weight, bias
+
+    return fold
+
+
+def test_fold_correct_answer_passes(capsys):
+    checks.fold_batch_norm(make_fold())
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("mistake", "hint"),
+    [
+        ({"scale_weight": False}, "the folded weight must include that factor"),
+        ({"axis": 1}, "OUTPUT channel of the conv"),
+        ({"sqrt": False}, "standard deviation"),
+        ({"use_eps": False}, "under the square root"),
+        ({"eps": 1e-5}, "the layer's own eps"),
+        ({"gamma": False}, "learned `weight` (gamma)"),
+        ({"conv_bias": False}, "the conv's own bias passes through BN too"),
+        ({"handle_no_bias": False}, "failed on a 3 -> 6 conv without a bias"),
+        ({"mean_sign": -1.0}, "sign of the mean"),
+        ({"beta": False}, "learned `bias` (beta)"),
+        ({"shift": "mean unscaled"}, "subtracts the mean BEFORE it scales"),
+        ({"shift": "nothing scaled"}, "subtracts the mean BEFORE it scales"),
+        ({"in_place": True}, "leave `conv` and `bn` as they were"),
+        ({"as_dict": True}, "return two tensors"),
+    ],
+)
+def test_fold_wrong_answers_get_a_hint(mistake, hint):
+    with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
+        checks.fold_batch_norm(make_fold(**mistake))
+
+
+def test_fold_wrong_shape_is_reported():
+    def squeezed(conv, bn):
+        weight, bias = make_fold()(conv, bn)
+        return weight, bias.view(-1, 1, 1)
+
+    with pytest.raises(AssertionError, match="one value per output channel"):
+        checks.fold_batch_norm(squeezed)
+
+
+def test_fold_with_an_unrelated_error_gets_the_generic_hint():
+    def off_by_a_little(conv, bn):
+        weight, bias = make_fold()(conv, bn)
+        return weight, bias + 0.1
+
+    with pytest.raises(AssertionError, match="collect every constant"):
+        checks.fold_batch_norm(off_by_a_little)
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        lambda conv, bn: (
+            (f := torch.nn.utils.fuse_conv_bn_eval(conv, bn)).weight,
+            f.bias,
+        ),
+        lambda conv, bn: torch.nn.utils.fusion.fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+        ),
+    ],
+    ids=["fuse_conv_bn_eval", "fuse_conv_bn_weights"],
+)
+def test_fold_rejects_pytorchs_fusion_helpers(shortcut):
+    with pytest.raises(AssertionError, match="Hint: this exercise is to fold batch norm"):
+        checks.fold_batch_norm(shortcut)
+
+
+def test_fold_rejects_a_fusion_helper_imported_by_name_before_the_check():
+    from torch.nn.utils import fuse_conv_bn_weights
+
+    def by_name(conv, bn):
+        return fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+        )
+
+    with pytest.raises(AssertionError, match="Hint: this exercise is to fold batch norm"):
+        checks.fold_batch_norm(by_name)
+
+
+def test_fusion_helpers_are_restored_after_the_check():
+    with pytest.raises(AssertionError):
+        checks.fold_batch_norm(lambda conv, bn: torch.nn.utils.fuse_conv_bn_eval(conv, bn))
+    conv, bn = torch.nn.Conv2d(3, 4, 3).eval(), torch.nn.BatchNorm2d(4).eval()
+    x = torch.randn(1, 3, 5, 5)
+    fused = torch.nn.utils.fuse_conv_bn_eval(conv, bn)
+    assert torch.allclose(fused(x), bn(conv(x)), atol=1e-5)
+
+
+def test_fold_check_leaves_global_random_stream_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    checks.fold_batch_norm(make_fold())
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_fold_student_stub_passes_through():
+    def stub(conv, bn):
+        raise NotImplementedError("Exercise 2: fold")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        checks.fold_batch_norm(stub)

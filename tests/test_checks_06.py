@@ -197,3 +197,51 @@ def test_calibration_error_lets_the_student_stub_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 2"):
         checks.calibration_error(stub)
+
+
+def _floor_binned(probs, labels, n_bins=10):
+    """ECE with bin index floor(confidence * n_bins), clamped so that 1.0 lands in the last bin:
+    a common vectorized answer, which puts a confidence on an edge one bin UP."""
+    confidence, predicted = probs.max(dim=1)
+    correct = (predicted == labels).float()
+    index = (confidence * n_bins).long().clamp(max=n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        in_bin = index == b
+        if in_bin.any():
+            gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
+            total += in_bin.float().mean().item() * gap
+    return total
+
+
+def _bucketized(right):
+    def ece_bucketize(probs, labels, n_bins=10):
+        confidence, predicted = probs.max(dim=1)
+        correct = (predicted == labels).float()
+        inner_edges = torch.linspace(0, 1, n_bins + 1)[1:-1]
+        index = torch.bucketize(confidence, inner_edges, right=right)
+        total = 0.0
+        for b in range(n_bins):
+            in_bin = index == b
+            if in_bin.any():
+                gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
+                total += in_bin.float().mean().item() * gap
+        return total
+
+    return ece_bucketize
+
+
+@pytest.mark.parametrize(
+    "left_closed",
+    [_floor_binned, _bucketized(right=True)],
+    ids=["floor-and-clamp", "bucketize right=True"],
+)
+def test_calibration_error_rejects_other_left_closed_binnings(left_closed):
+    with pytest.raises(AssertionError, match=r"Hint: .*belongs to the bin BELOW it"):
+        checks.calibration_error(left_closed)
+
+
+def test_calibration_error_accepts_right_closed_bucketize(capsys):
+    """torch.bucketize with right=False puts a value equal to an edge in the bin below: (lo, hi]."""
+    checks.calibration_error(_bucketized(right=False))
+    assert "Correct" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from .lesson01 import naive_counts, naive_forward
 from .lesson02 import conv_mac_formula, reduction_budget
 from .lesson03 import auxiliary_training, head_params
 from .lesson04 import factorized_7x7, grid_reduction
-from .lesson05 import batch_norm_forward
+from .lesson05 import batch_norm_forward, fold_batch_norm
 from .lesson06 import calibration_error, smoothed_loss
 from .lesson07 import largest_stable_scale, scaled_residual_forward
 from .lesson08 import scaled_lr, throughput
@@ -48,6 +48,7 @@ __all__ = [
     "capstone_challenge",
     "conv_mac_formula",
     "factorized_7x7",
+    "fold_batch_norm",
     "grid_reduction",
     "head_params",
     "largest_stable_scale",

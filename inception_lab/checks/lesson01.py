@@ -7,7 +7,10 @@ is `blocks.NaiveInception`, run on the same weights and input as the learner's m
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -39,18 +42,26 @@ def naive_forward(module_class: type) -> None:
     with torch.no_grad():
         for name in ("1x1", "3x3", "5x5"):
             conv = ref.branches[f"branch{name}"][0].conv
+            _require_layer_shape(getattr(mine, f"conv{name}").weight, conv.weight, name)
             getattr(mine, f"conv{name}").weight.copy_(conv.weight)
             getattr(mine, f"conv{name}").bias.copy_(conv.bias)
-        out = call_learner(
-            mine,
-            x.clone(),
-            hint="your forward failed. Run each branch on x, then join the four outputs along "
-            "the channel axis (dim=1 of (N, C, H, W))",
-        )
         want = ref(x)
         # Each branch on its own, with and without the ReLU, to say *which* part is wrong.
         convs = [ref.branches[f"branch{n}"][0].conv(x) for n in ("1x1", "3x3", "5x5")]
         pooled = ref.branches["branch_pool"](x)
+        with _recording_joins() as joins:
+            try:
+                out = call_learner(
+                    mine,
+                    x.clone(),
+                    hint="your forward failed. Run each branch on x, then join the four outputs "
+                    "along the channel axis (dim=1 of (N, C, H, W))",
+                )
+            except AssertionError:
+                _diagnose_joins(joins, x)  # a more precise hint, if the joins show the mistake
+                raise
+    if not (isinstance(out, torch.Tensor) and out.shape == want.shape):
+        _diagnose_joins(joins, x)
     _check_shape(out, want, x)
     if torch.allclose(out, want, atol=1e-5):
         passed(
@@ -59,6 +70,80 @@ def naive_forward(module_class: type) -> None:
         )
         return
     _diagnose_branches(out, convs, pooled)
+
+
+def _require_layer_shape(mine: torch.Tensor, ref: torch.Tensor, name: str) -> None:
+    require(
+        tuple(mine.shape) == tuple(ref.shape),
+        f"self.conv{name} has weights of shape {tuple(mine.shape)}, expected {tuple(ref.shape)}: "
+        "keep the layers the given __init__ creates",
+    )
+
+
+# The widths of the check's branches are distinct, so a tensor's channel count names its branch.
+_BRANCH_OF_WIDTH = {
+    _NAIVE_CFG["ch1x1"]: "1x1 conv",
+    _NAIVE_CFG["ch3x3"]: "3x3 conv",
+    _NAIVE_CFG["ch5x5"]: "5x5 conv",
+    _NAIVE_CFG["in_ch"]: "max pool",
+}
+_JOINS = (("cat", torch), ("concat", torch), ("concatenate", torch), ("stack", torch))
+
+
+@contextlib.contextmanager
+def _recording_joins() -> Iterator[list[tuple[str, list[tuple[int, ...]], Any]]]:
+    """Within the block, every torch.cat / concat / concatenate / stack call is recorded as
+    (function name, the shapes it joins, dim) before it runs; restored on exit."""
+    joins: list[tuple[str, list[tuple[int, ...]], Any]] = []
+    originals = [(owner, name, getattr(owner, name)) for name, owner in _JOINS]
+
+    def recording(name: str, original: Any) -> Any:
+        @functools.wraps(original)
+        def join(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+            tensors = list(tensors)
+            dim = args[0] if args else kwargs.get("dim", kwargs.get("axis", 0))
+            shapes = [tuple(t.shape) for t in tensors if isinstance(t, torch.Tensor)]
+            joins.append((name, shapes, dim))
+            return original(tensors, *args, **kwargs)
+
+        return join
+
+    try:
+        for owner, name, original in originals:
+            setattr(owner, name, recording(name, original))
+        yield joins
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+def _diagnose_joins(joins: list, x: torch.Tensor) -> None:
+    """Raise a hint when a recorded join shows the mistake: a branch output on another grid
+    than the input's, torch.stack, or a join along another axis than the channels."""
+    grid = tuple(x.shape[2:])
+    for name, shapes, dim in joins:
+        for shape in shapes:
+            if len(shape) == 4 and shape[0] == x.shape[0] and tuple(shape[2:]) != grid:
+                branch = _BRANCH_OF_WIDTH.get(shape[1])
+                which = f"the {branch} branch" if branch else f"a {shape[1]}-channel output"
+                require(
+                    False,
+                    f"{which} has a {shape[2]}x{shape[3]} grid, but the input is "
+                    f"{grid[0]}x{grid[1]}: every branch must keep the input's height and width "
+                    "(stride 1 and 'same' padding), or the outputs cannot be stacked. Use the "
+                    "layers the given __init__ creates",
+                )
+        require(
+            name != "stack",
+            "torch.stack puts the branch outputs along a NEW axis; they should be joined along "
+            "the channel axis they already have",
+        )
+        if len(shapes) > 1 and all(len(s) == 4 for s in shapes):
+            require(
+                dim in (1, -3),
+                f"you joined the branch outputs along dim={dim}; in (N, C, H, W) the branches "
+                "are stacked along the channel axis",
+            )
 
 
 def _check_shape(out: Any, want: torch.Tensor, x: torch.Tensor) -> None:
@@ -70,6 +155,21 @@ def _check_shape(out: Any, want: torch.Tensor, x: torch.Tensor) -> None:
         require(
             out.shape[1] != want.shape[1] - x.shape[1],
             "the output is missing the pool branch: the max-pooled input is concatenated too",
+        )
+    if out.dim() == 4 and out.shape[0] == 2 and out.shape[2:] == x.shape[2:]:
+        require(
+            out.shape[1] == want.shape[1],
+            f"the output has {out.shape[1]} channels, it should have {want.shape[1]}: "
+            f"{_NAIVE_CFG['ch1x1']} + {_NAIVE_CFG['ch3x3']} + {_NAIVE_CFG['ch5x5']} from the three "
+            f"convs and {x.shape[1]} from the pool branch. Does every branch run on the module's "
+            "input x, and does each appear once?",
+        )
+    if out.dim() == 4 and tuple(out.shape[:2]) == tuple(want.shape[:2]):
+        require(
+            out.shape[2:] == x.shape[2:],
+            f"the output has a {out.shape[2]}x{out.shape[3]} grid, but the input is "
+            f"{x.shape[2]}x{x.shape[3]}: the module must keep the input's height and width "
+            "(every branch has stride 1 and 'same' padding)",
         )
     require(
         tuple(out.shape) == tuple(want.shape),

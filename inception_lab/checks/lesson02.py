@@ -11,15 +11,21 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .. import blocks, profile
-from ._common import call_learner, is_whole, passed, require
+from ._common import call_learner, forbid, is_whole, passed, require
 
 _MAC_CASES = (  # (in_ch, out_ch, kernel, stride, input H, input W); padding k // 2
     (192, 96, 3, 1, 28, 28),  # the worked example: 130,056,192 MACs
     (3, 64, 7, 2, 224, 224),  # GoogLeNet's first conv: stride 2 halves the output grid
     (16, 32, 5, 1, 12, 20),  # a rectangular map: H_out and W_out differ
     (480, 64, 1, 1, 14, 14),  # a 1x1 projection
+)
+_COUNTER = (
+    "conv_macs should predict the count from the layer's shape, without running the counter "
+    "(profile or FlopCounterMode): how many multiply-adds does one output value need, and how "
+    "many output values are there?"
 )
 
 
@@ -38,20 +44,23 @@ def conv_mac_formula(conv_macs: Callable[[int, int, int, int, int], int]) -> Non
             f"a {k}x{k} conv from {in_ch} to {out_ch} channels with a {h_out}x{w_out} output "
             f"(stride {stride}, input {h}x{w})"
         )
-        got = call_learner(
-            conv_macs, in_ch, out_ch, k, h_out, w_out,
-            hint=f"conv_macs({in_ch}, {out_ch}, {k}, {h_out}, {w_out}) failed",
-        )  # fmt: skip
+        with forbid(_COUNTER, (FlopCounterMode, "__enter__")):  # profile counts with it too
+            got = call_learner(
+                conv_macs, in_ch, out_ch, k, h_out, w_out,
+                hint=f"conv_macs({in_ch}, {out_ch}, {k}, {h_out}, {w_out}) failed",
+            )  # fmt: skip
         require(
             isinstance(got, int | float) and not isinstance(got, bool),
             f"conv_macs should return a number, it returned {type(got).__name__}",
         )
         if got != want:
             _diagnose_macs(got, want, (in_ch, out_ch, k, h, w, h_out, w_out), what)
+    in_ch, out_ch, k, _, h, w = _MAC_CASES[0]
+    with forbid(_COUNTER, (FlopCounterMode, "__enter__")):
+        example = conv_macs(in_ch, out_ch, k, h, w)
     passed(
         f"your formula matches the counter on all {len(_MAC_CASES)} layers, including "
-        f"{_MAC_CASES[0][2]}x{_MAC_CASES[0][2]} conv 192 -> 96 on 28x28: "
-        f"{conv_macs(192, 96, 3, 28, 28):,} MACs."
+        f"{k}x{k} conv {in_ch} -> {out_ch} on {h}x{w}: {example:,} MACs."
     )
 
 
@@ -59,6 +68,11 @@ def _diagnose_macs(got: float, want: int, case: tuple[int, ...], what: str) -> N
     """Name the typical mistake behind a wrong MAC count (always raises)."""
     in_ch, out_ch, k, h, w, h_out, w_out = case
     weights = in_ch * out_ch * k * k
+    for scale, unit in ((1e3, "thousands"), (1e6, "millions"), (1e9, "billions")):
+        require(
+            not math.isclose(got * scale, want, rel_tol=1e-3),
+            f"for {what} you returned the count in {unit}; return the number of MACs itself",
+        )
     require(
         got != 2 * want,
         f"for {what} you got exactly twice the counter's MACs: you counted FLOPs (a "

@@ -1,21 +1,31 @@
-"""Lesson 05 check: batch normalization written from scratch (Ioffe & Szegedy 2015, Alg. 1).
+"""Lesson 05 checks: batch normalization written from scratch (Ioffe & Szegedy 2015, Alg. 1),
+and folded into the conv before it for inference.
 
-The reference is `nn.BatchNorm2d` on the same input, weights and running statistics: the output
-in training mode, the in-place update of the running statistics, the gradient through the batch
-statistics, and evaluation mode. PyTorch's own batch norm (`F.batch_norm`, `nn.BatchNorm2d`,
-`torch.batch_norm`) raises inside the learner's function: the exercise is to write it.
+Exercise 1's reference is `nn.BatchNorm2d` on the same input, weights and running statistics:
+the output in training mode, the in-place update of the running statistics, the gradient
+through the batch statistics, and evaluation mode. PyTorch's own batch norm (`F.batch_norm`,
+`nn.BatchNorm2d`, `torch.batch_norm`) raises inside the learner's function: the exercise is to
+write it.
+
+Exercise 2's reference is `bn(conv(x))` with `bn` in evaluation mode: the learner's folded
+weight and bias must give the same output from one conv. PyTorch's fusion helpers
+(`torch.nn.utils.fuse_conv_bn_eval`, `fuse_conv_bn_weights`) raise while the learner's function
+runs, however they were imported.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import copy
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
+import torch.nn.utils.fusion
 from torch import nn
 from torch.nn import functional as F
 
-from ._common import call_learner, forbid, passed, require, tensors_close
+from ._common import call_learner, forbid, passed, private_rng, require, tensors_close
 
 _SHAPE = (1, -1, 1, 1)  # a per-channel (C,) tensor, broadcast over (N, C, H, W)
 
@@ -231,4 +241,239 @@ def batch_norm_forward(batch_norm: Callable) -> None:
     passed(
         "matches nn.BatchNorm2d in training mode (output, gradient, running statistics) "
         "and in evaluation mode."
+    )
+
+
+# --------------------------------------------------------------------------- exercise 2
+# In evaluation mode BN is a fixed affine map per channel, y = gamma (z - mean) / sqrt(var + eps)
+# + beta with z = conv(x), so one conv with a new weight and bias computes bn(conv(x)).
+
+FOLD_SHORTCUT = (
+    "this exercise is to fold batch norm yourself: PyTorch's fusion helpers "
+    "(torch.nn.utils.fuse_conv_bn_eval, fuse_conv_bn_weights) do the work for you; compute the "
+    "new weight and bias from the BN layer's running statistics, weight, bias and eps"
+)
+
+
+def _fusion_shortcut(*args, **kwargs):
+    # Runs as the code of PyTorch's fusion functions (see `_forbid_fusion`), whose module
+    # globals do not know this module: only builtins may be named here.
+    common = __import__("inception_lab.checks._common", fromlist=["LibraryShortcut"])
+    lesson05 = __import__("inception_lab.checks.lesson05", fromlist=["FOLD_SHORTCUT"])
+    raise common.LibraryShortcut("Not yet. Hint: " + lesson05.FOLD_SHORTCUT)
+
+
+@contextlib.contextmanager
+def _forbid_fusion() -> Iterator[None]:
+    """Within the block, PyTorch's conv-BN fusion functions raise `LibraryShortcut`, whether the
+    learner calls them through `torch.nn.utils` or through a name imported before the check:
+    the function objects' own code is swapped, and restored on exit, even after an error."""
+    functions = [
+        torch.nn.utils.fusion.fuse_conv_bn_eval,
+        torch.nn.utils.fusion.fuse_conv_bn_weights,
+    ]
+    originals = [(f, f.__code__) for f in functions]
+    try:
+        for f in functions:
+            f.__code__ = _fusion_shortcut.__code__
+        yield
+    finally:
+        for f, code in originals:
+            f.__code__ = code
+
+
+class _FoldCase(NamedTuple):
+    conv: nn.Conv2d
+    bn: nn.BatchNorm2d
+    x: torch.Tensor
+    what: str
+
+
+def _fold_cases() -> list[_FoldCase]:
+    """A conv with a bias, 4 -> 4 channels (so a factor per INPUT channel still broadcasts),
+    BN eps 1e-3 and a channel whose running variance (1e-3) is of the order of eps; and a
+    strided conv without a bias, 3 -> 6 channels, as in `ConvBNAct`, with PyTorch's eps."""
+    cases = []
+    for in_ch, out_ch, bias, stride, eps, var in (
+        (4, 4, True, 1, 1e-3, [2.0, 0.5, 1e-3, 4.0]),
+        (3, 6, False, 2, 1e-5, [0.3, 1.5, 2.5, 0.05, 1.0, 6.0]),
+    ):
+        conv = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=bias)
+        bn = nn.BatchNorm2d(out_ch, eps=eps)
+        with torch.no_grad():
+            bn.weight.copy_(torch.rand(out_ch) * 2 + 0.25)
+            bn.weight[0] = -bn.weight[0]  # gamma may be negative
+            bn.bias.copy_(torch.randn(out_ch))
+            bn.running_mean.copy_(torch.randn(out_ch) * 2)
+            bn.running_var.copy_(torch.tensor(var))
+            if bias:
+                conv.bias.copy_(torch.randn(out_ch))
+        what = f"a {in_ch} -> {out_ch} conv {'with' if bias else 'without'} a bias"
+        cases.append(_FoldCase(conv.eval(), bn.eval(), torch.randn(2, in_ch, 9, 9), what))
+    return cases
+
+
+def _fold_reference(conv: nn.Conv2d, bn: nn.BatchNorm2d, **mistake) -> tuple:
+    """The folded (weight, bias), in float64; each keyword plants one typical mistake."""
+    d = {k: v.detach().double() for k, v in (("w", conv.weight), ("gamma", bn.weight),
+         ("beta", bn.bias), ("mean", bn.running_mean), ("var", bn.running_var))}  # fmt: skip
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(d["mean"])
+    eps = mistake.get("eps", bn.eps)
+    std = d["var"] + eps if mistake.get("no_sqrt") else (d["var"] + eps).sqrt()
+    scale = (1.0 if mistake.get("no_gamma") else d["gamma"]) / std
+    shape = (1, -1, 1, 1) if mistake.get("input_axis") else (-1, 1, 1, 1)
+    weight = d["w"] if mistake.get("weight_unscaled") else d["w"] * scale.view(shape)
+    if mistake.get("conv_bias_ignored"):
+        b = torch.zeros_like(b)
+    mean = -d["mean"] if mistake.get("mean_sign") else d["mean"]
+    beta = 0.0 if mistake.get("no_beta") else d["beta"]
+    if mistake.get("shift_unscaled"):
+        bias = b * scale - mean + beta
+    elif mistake.get("nothing_scaled"):
+        bias = b - mean + beta
+    else:
+        bias = (b - mean) * scale + beta
+    return weight, bias
+
+
+_ORDER = (
+    "BN subtracts the mean BEFORE it scales: write bn(conv(x)) for one channel as "
+    "a * conv(x) + c, and see which terms the factor multiplies."
+)
+_WEIGHT_MISTAKES = [
+    (
+        {"weight_unscaled": True},
+        (
+            "BN multiplies every output of the conv by a per-channel factor: the folded weight must "
+            "include that factor (the bias alone cannot do it)."
+        ),
+    ),
+    (
+        {"input_axis": True},
+        (
+            "the factor belongs to an OUTPUT channel of the conv: it multiplies the whole filter "
+            "that produces that channel, so reshape it to broadcast over conv.weight's first axis."
+        ),
+    ),
+    (
+        {"no_sqrt": True},
+        (
+            "BN divides by the standard deviation, the square root of (running_var + eps), not by "
+            "the variance."
+        ),
+    ),
+    (
+        {"eps": 0.0},
+        (
+            "look at where eps goes: BN adds it to the running variance, under the square root; a "
+            "channel with a tiny variance shows the difference."
+        ),
+    ),
+    (
+        {"eps": 1e-5},
+        (
+            "use the layer's own eps (`bn.eps`): BN-Inception and torchvision use 1e-3, not "
+            "PyTorch's default."
+        ),
+    ),
+    (
+        {"no_gamma": True},
+        (
+            "BN scales the normalized value by its learned `weight` (gamma) before it shifts it: "
+            "the factor includes it."
+        ),
+    ),
+]
+_BIAS_MISTAKES = [
+    (
+        {"conv_bias_ignored": True},
+        (
+            "the conv's own bias passes through BN too: it is shifted and scaled like the rest of "
+            "the conv's output (the conv may also have no bias: `conv.bias is None`)."
+        ),
+    ),
+    ({"mean_sign": True}, "check the sign of the mean: BN subtracts the running mean."),
+    (
+        {"no_beta": True},
+        "BN adds its learned `bias` (beta) at the end: the folded bias includes it.",
+    ),
+    ({"shift_unscaled": True}, _ORDER),
+    ({"nothing_scaled": True}, _ORDER),
+]
+
+
+def _close64(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and torch.allclose(a.detach().double(), b, rtol=1e-4, atol=1e-5)
+
+
+def _diagnose_fold(weight, bias, case: _FoldCase) -> None:
+    """Name the typical mistake behind a wrong folded weight or bias (raises when wrong)."""
+    right_w, right_b = _fold_reference(case.conv, case.bn)
+    if not _close64(weight, right_w):
+        for mistake, hint in _WEIGHT_MISTAKES:
+            require(not _close64(weight, _fold_reference(case.conv, case.bn, **mistake)[0]), hint)
+        require(False, f"for {case.what} the folded weight is not the conv's weight scaled "
+                "per output channel by BN's factor: derive that factor from bn(conv(x)) for one "
+                "channel.")  # fmt: skip
+    if not _close64(bias, right_b):
+        for mistake, hint in _BIAS_MISTAKES:
+            require(not _close64(bias, _fold_reference(case.conv, case.bn, **mistake)[1]), hint)
+        require(False, f"for {case.what} the folded weight is right but the bias is not: write "
+                "bn(conv(x)) for one channel as a * conv(x) + c, and collect every constant "
+                "term in c.")  # fmt: skip
+
+
+def _unchanged(case: _FoldCase, before: dict) -> bool:
+    now = {**case.conv.state_dict(), **{f"bn.{k}": v for k, v in case.bn.state_dict().items()}}
+    return now.keys() == before.keys() and all(torch.equal(now[k], before[k]) for k in now)
+
+
+@private_rng(55)
+def fold_batch_norm(fold: Callable) -> None:
+    """Check `fold(conv, bn) -> (weight, bias)`: the weight and bias of one conv that computes
+    `bn(conv(x))` with `bn` in evaluation mode (running statistics).
+
+    conv: nn.Conv2d (with or without a bias); bn: nn.BatchNorm2d in eval mode. weight: shaped
+    like conv.weight; bias: (out_channels,). The output of `F.conv2d(x, weight, bias, ...)` with
+    the conv's stride and padding is compared with `bn(conv(x))`. conv and bn must be left
+    unchanged. PyTorch's fusion helpers raise while `fold` runs.
+    """
+    for case in _fold_cases():
+        before = {**copy.deepcopy(case.conv.state_dict()),
+                  **{f"bn.{k}": v.clone() for k, v in case.bn.state_dict().items()}}  # fmt: skip
+        with _forbid_fusion(), torch.no_grad():
+            out = call_learner(fold, case.conv, case.bn,
+                               hint=f"fold_batch_norm failed on {case.what}")  # fmt: skip
+        require(
+            _unchanged(case, before),
+            "leave `conv` and `bn` as they were: compute new tensors (an in-place operation "
+            "such as `conv.weight.mul_(...)` changes the network you are folding).",
+        )
+        out_ch = case.conv.out_channels
+        require(
+            isinstance(out, tuple | list)
+            and len(out) == 2
+            and all(isinstance(t, torch.Tensor) for t in out),
+            f"return two tensors, (weight, bias), got {type(out).__name__}.",
+        )
+        weight, bias = out
+        require(
+            weight.shape == case.conv.weight.shape and bias.shape == (out_ch,),
+            f"for {case.what} the weight should have conv.weight's shape "
+            f"{tuple(case.conv.weight.shape)} and the bias one value per output channel "
+            f"({out_ch},); got {tuple(weight.shape)} and {tuple(bias.shape)}.",
+        )
+        _diagnose_fold(weight, bias, case)
+        c = case.conv
+        with torch.no_grad():
+            y = F.conv2d(case.x, weight.float(), bias.float(), c.stride, c.padding, c.dilation,
+                         c.groups)  # fmt: skip
+            y_ref = case.bn(case.conv(case.x))
+        require(
+            tensors_close(y, y_ref, atol=1e-4),
+            f"for {case.what} one conv with your weight and bias does not give bn(conv(x)).",
+        )
+    passed(
+        "one conv with your folded weight and bias computes bn(conv(x)) as nn.BatchNorm2d does "
+        "in evaluation mode, for a conv with a bias and one without."
     )
