@@ -122,10 +122,10 @@ def test_a_non_module_head_is_reported_not_crashed():
 # --------------------------------------------------------------------------- the paper's aux head
 # GoogLeNet paper (Szegedy et al. 2014), section 5: 5x5 average pool with stride 3, 1x1 conv with
 # 128 filters + ReLU, FC with 1024 units + ReLU, dropout 0.7, linear softmax classifier.
-def paper_head(in_ch, pool=None, conv_ch=128, hidden=1024, p=0.7):
+def paper_head(in_ch, pool=None, conv_ch=128, hidden=1024, p=0.7, conv=None):
     return nn.Sequential(
         pool if pool is not None else nn.AvgPool2d(5, stride=3),
-        nn.Conv2d(in_ch, conv_ch, 1),
+        conv if conv is not None else nn.Conv2d(in_ch, conv_ch, 1),
         nn.ReLU(),
         nn.Flatten(),
         nn.Linear(conv_ch * 16, hidden),
@@ -145,6 +145,24 @@ def gap_linear(in_ch):
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_ch, 1000))
 
 
+def gap_mlp(in_ch):
+    """Every layer of the paper's head after the pooling, but behind a global pool: (N, 1000)."""
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(in_ch, 1024),
+        nn.ReLU(),
+        nn.Dropout(0.7),
+        nn.Linear(1024, 1000),
+    )
+
+
+def conv_before_pool(in_ch):
+    """The paper's layers in another order: the 1x1 conv runs on the 14x14 map, then the pool."""
+    head = paper_head(in_ch)
+    return nn.Sequential(head[1], head[2], head[0], *head[3:])
+
+
 @pytest.mark.parametrize(
     ("make_head", "hint"),
     [
@@ -158,11 +176,19 @@ def gap_linear(in_ch):
             lambda c: nn.Sequential(*paper_head(c)[:6], *paper_head(c)[7:]),
             "dropout 0.7",
         ),
+        (gap_mlp, "a fixed 5x5 window with stride 3"),
+        (conv_before_pool, "starts with the paper's average pooling"),
+        (lambda c: paper_head(c, conv=nn.Conv2d(c, 128, 3, padding=1)), "a 1x1 convolution"),
+        (
+            lambda c: nn.Sequential(*paper_head(c), nn.ReLU(), nn.Linear(1000, 1000)),
+            "runs more layers than the paper's head",
+        ),
     ],
 )
-def test_auxiliary_training_rejects_heads_that_are_not_the_papers(make_head, hint):
+def test_auxiliary_training_rejects_heads_that_are_not_the_papers(make_head, hint, capsys):
     with pytest.raises(AssertionError, match="Hint: .*" + hint):
         checks.auxiliary_training(make_head(512), make_head(528), right_loss)
+    assert "Correct" not in capsys.readouterr().out
 
 
 def test_auxiliary_training_lets_the_student_stub_through():

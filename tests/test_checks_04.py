@@ -182,6 +182,32 @@ class ConvThenPool(nn.Module):
         return self.pool(self.conv(x))
 
 
+class PoolThenConvConcat(nn.Module):
+    """The pooled map concatenated with a (stride-1) conv of the pooled map: a module after a
+    pool, in series, not a reduction side by side."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.conv = ConvBNAct(288, 480, 3)
+
+    def forward(self, x):
+        pooled = self.pool(x)
+        return torch.cat([self.conv(pooled), pooled], dim=1)
+
+
+class StridedPoolThenStridedConv(nn.Module):
+    """The stride-2 pool, then a stride-2 conv on its output, in series (padded to 17x17)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool2d(3, stride=2)
+        self.conv = ConvBNAct(288, 768, 3, stride=2, padding=9)
+
+    def forward(self, x):
+        return self.conv(self.pool(x))
+
+
 @pytest.mark.parametrize(
     ("block", "hint"),
     [
@@ -189,6 +215,8 @@ class ConvThenPool(nn.Module):
         (PoolThenStridedConv(), "never runs a stride-2 pool"),
         (PooledConvBranch(), "halve the grid themselves"),
         (ConvThenPool(), "run on the block's own 35x35 input"),
+        (PoolThenConvConcat(), "halve the grid themselves"),
+        (StridedPoolThenStridedConv(), "reach the output as it is"),
     ],
 )
 def test_grid_reduction_rejects_blocks_that_do_not_reduce_in_parallel(block, hint, capsys):
