@@ -126,6 +126,16 @@ def find_smallest_stable(candidates, model_kwargs, fit_kwargs, batches, seed):
     return find_largest_stable(sorted(candidates)[:1], model_kwargs, fit_kwargs, batches, seed)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def flush_denormals():
+    """Diverging runs pass through tiny (denormal) floats, which a CPU handles about 10x more
+    slowly; flushing them to zero keeps these tests quick. The check and the fixture below run
+    under the same setting, so they agree on which scales diverge."""
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture(scope="module")
 def tiny_sweep():
     """The batches, and whether each candidate diverges, found by a plain loop over train.fit."""
@@ -169,6 +179,8 @@ def test_largest_stable_scale_right_sweep_passes(tiny_sweep, capsys):
     check(find_largest_stable, batches)
     out = capsys.readouterr().out
     assert out.startswith("Correct") and f"scale {_largest_stable(diverged)}" in out
+    # all three calls ran: the answer taken out, and fewer batches (the limit moves up)
+    assert "once" in out and "when only the first" in out
 
 
 def test_largest_stable_scale_rejects_a_typed_number(tiny_sweep):
@@ -179,6 +191,36 @@ def test_largest_stable_scale_rejects_a_typed_number(tiny_sweep):
         check(best, batches)
     with pytest.raises(AssertionError, match="Hint: .*not one of them"):
         check(lambda *args: best, batches)  # a "sweep" that returns the typed number
+
+
+def test_largest_stable_scale_when_every_candidate_is_stable(tiny_sweep, capsys):
+    """The answer is then the largest candidate, with nothing above it to compare (this crashed
+    the check once, in a smoke run where 2 steps left every scale stable)."""
+    batches, diverged = tiny_sweep
+    stable = [s for s in TINY_CANDIDATES if not diverged[s]]
+    checks.largest_stable_scale(find_largest_stable, stable, TINY_MODEL, TINY_FIT, batches, 0)
+    assert "(it is the largest candidate)" in capsys.readouterr().out
+
+
+def test_largest_stable_scale_rejects_a_typed_limit(tiny_sweep):
+    """A "sweep" built around the typed limit: the largest candidate up to it. It survives the
+    second call (the answer taken out), but not the third, on fewer batches, where the next
+    larger scale trains too."""
+    batches, diverged = tiny_sweep
+    best = _largest_stable(diverged)
+    with pytest.raises(AssertionError, match="Hint: .*not from a limit found before"):
+        check(lambda c, *args: max(s for s in c if s <= best), batches)
+
+
+def test_largest_stable_scale_rejects_a_sweep_over_other_batches(tiny_sweep):
+    """The right loop, but over the notebook's own batches instead of the argument."""
+    batches, _ = tiny_sweep
+
+    def sweep_ignoring_batches(candidates, model_kwargs, fit_kwargs, _batches, seed):
+        return find_largest_stable(candidates, model_kwargs, fit_kwargs, batches, seed)
+
+    with pytest.raises(AssertionError, match="Hint: .*the batches your function is given"):
+        check(sweep_ignoring_batches, batches)
 
 
 def test_largest_stable_scale_too_large_gets_a_hint(tiny_sweep):

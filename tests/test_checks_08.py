@@ -43,6 +43,15 @@ WRONG_THROUGHPUT = {
     ),
     "one step": (lambda t, b, w, n: n * b / sum(t[w:]), "count the images of every timed step"),
     "returns a list": (lambda t, b, w, n: [b / s for s in t], "return one number"),
+    "fixed warm-up": (  # the signature's default, typed in: step_seconds[2:]
+        lambda t, b, w, n: n * b * len(t[2:]) / sum(t[2:]),
+        "as many steps as the `warmup` argument says",
+    ),
+    "fixed batch": (  # the example's batch of 64, typed in
+        lambda t, b, w, n: n * 64 * len(t[w:]) / sum(t[w:]),
+        "use the `batch_size` argument",
+    ),
+    "the example's result": (lambda t, b, w, n: 320.0, "count every image"),
 }
 
 
@@ -102,6 +111,15 @@ WRONG_LR = {
         lambda s, b, lr, b0, w: scaled_learning_rate(s + 1, b, lr, b0, w),
         "count steps from 0",
     ),
+    "fixed base_lr": (  # the signature's default, typed in
+        lambda s, b, lr, b0, w: scaled_learning_rate(s, b, 0.1, b0, w),
+        "use the `base_lr` argument",
+    ),
+    "fixed base_batch": (
+        lambda s, b, lr, b0, w: scaled_learning_rate(s, b, lr, 256, w),
+        "use the `base_batch` argument",
+    ),
+    "the pass message's rate": (lambda s, b, lr, b0, w: 0.4, "ramp up to the scaled rate"),
     "divides by zero": (
         lambda s, b, lr, b0, w: lr + (lr * b / b0 - lr) * min(s / w, 1.0),
         "with warmup_steps=0 there is no warmup",
@@ -139,3 +157,11 @@ def test_student_stubs_pass_through():
         checks.throughput(stub)
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         checks.scaled_lr(stub)
+
+
+@pytest.mark.parametrize("check", [checks.throughput, checks.scaled_lr])
+def test_a_number_instead_of_the_function_gets_a_hint(check):
+    """The numbers the lesson prints (320 images/s, a rate of 0.4) passed instead of a function."""
+    for typed in (320.0, 0.4):
+        with pytest.raises(AssertionError, match="Hint: pass your function itself"):
+            check(typed)

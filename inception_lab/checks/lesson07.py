@@ -103,25 +103,33 @@ class _Setting:
 
     A scale is stable when `train.fit(model, (batches, None), 1, **fit_kwargs)` on
     `models.mini_inception_resnet(scale=scale, **model_kwargs)`, built right after
-    `torch.manual_seed(seed)`, raises no `train.TrainingDiverged`.
+    `torch.manual_seed(seed)`, raises no `train.TrainingDiverged`. `diverged_at(scale)` is the
+    step (counted from 1) whose loss was NaN or infinite, or None for a stable scale.
     """
 
     def __init__(self, model_kwargs: dict, fit_kwargs: dict, batches: Sequence, seed: int):
         self.model_kwargs, self.batches, self.seed = model_kwargs, batches, seed
         self.fit_kwargs = {**fit_kwargs, "progress": False}
-        self.known: dict[float, bool] = {}
+        self.known: dict[float, int | None] = {}
 
-    def stable(self, scale: float) -> bool:
+    def diverged_at(self, scale: float) -> int | None:
         if scale not in self.known:
             with torch.random.fork_rng(devices=[]):  # leave the notebook's stream untouched
                 torch.manual_seed(self.seed)
                 model = models.mini_inception_resnet(scale=scale, **self.model_kwargs)
                 try:
                     train.fit(model, (self.batches, None), 1, **self.fit_kwargs)
-                    self.known[scale] = True
-                except train.TrainingDiverged:
-                    self.known[scale] = False
+                    self.known[scale] = None
+                except train.TrainingDiverged as err:
+                    self.known[scale] = err.step
         return self.known[scale]
+
+    def stable(self, scale: float) -> bool:
+        return self.diverged_at(scale) is None
+
+    def first(self, steps: int) -> _Setting:
+        """The same setting, trained on its first `steps` batches only."""
+        return _Setting(self.model_kwargs, self.fit_kwargs, list(self.batches)[:steps], self.seed)
 
 
 def _run_sweep(find: Callable, candidates: list[float], setting: _Setting) -> Any:
@@ -159,12 +167,35 @@ def _check_answer(answer: Any, candidates: list[float], setting: _Setting) -> No
         "catch the exception to move on to the next, smaller scale.",
     )
     larger = [s for s in options if s > answer]
+    if larger and setting.stable(min(larger)):  # (the message needs `larger`: built only here)
+        require(
+            False,
+            f"for the candidates {options} your function returned {answer}, but {min(larger)}, "
+            "which is larger, also trains without diverging: look for the LARGEST stable scale, "
+            "trying the candidates from the largest down and stopping at the first that trains.",
+        )
+
+
+def _check_shorter_run(find: Callable, candidates: list[float], answer: float, setting: _Setting):
+    """The learner's sweep on fewer batches, where the limit moves up: the smallest scale above
+    `answer` diverged at step k, so it trains through the first k - 1 batches. Returns the new
+    answer, or None when no shorter run can move the limit (nothing above `answer`, or a scale
+    that diverged at the very first step)."""
+    larger = [s for s in candidates if s > answer]
+    step = setting.diverged_at(min(larger)) if larger else None
+    if step is None or step < 2:
+        return None
+    shorter = setting.first(step - 1)
+    new = _run_sweep(find, list(candidates), shorter)
     require(
-        not larger or not setting.stable(min(larger)),
-        f"for the candidates {options} your function returned {answer}, but {min(larger)}, "
-        "which is larger, also trains without diverging: look for the LARGEST stable scale, "
-        "trying the candidates from the largest down and stopping at the first that trains.",
+        new != answer,
+        f"given only the first {step - 1} of the batches, scale {min(larger)} trains without "
+        f"diverging, but your function still returned {answer}: the limit depends on the "
+        "setting (here, how many steps are trained), so find it by training each candidate on "
+        "the batches your function is given, not from a limit found before.",
     )
+    _check_answer(new, list(candidates), shorter)
+    return step - 1, new
 
 
 def largest_stable_scale(
@@ -180,9 +211,11 @@ def largest_stable_scale(
 
     The setting: `models.mini_inception_resnet(scale=s, **model_kwargs)` built right after
     `torch.manual_seed(seed)`, then `train.fit(model, (batches, None), 1, **fit_kwargs)`; a scale
-    is stable when no `train.TrainingDiverged` is raised. The check calls the function on
-    `candidates`, then again without the answer it gave (the right answer moves to a smaller
-    scale), and trains the scales that decide each answer itself.
+    is stable when no `train.TrainingDiverged` is raised. The check trains the scales that
+    decide each answer itself, and calls the function three times: on `candidates`; without the
+    answer it gave (the right answer moves down); and on fewer batches, just short of the step
+    where the next larger scale diverged (the right answer moves up). So neither a typed number
+    nor a function built around one (e.g. "the largest candidate up to 0.3") passes.
     """
     require(
         callable(find_largest_stable),
@@ -197,9 +230,16 @@ def largest_stable_scale(
         rest = [s for s in candidates if s != answer]
         second = _run_sweep(find_largest_stable, rest, setting)
         _check_answer(second, rest, setting)
+    shorter = _check_shorter_run(find_largest_stable, list(candidates), answer, setting)
     larger = [s for s in candidates if s > answer]
     passed(
         f"your sweep finds scale {answer} as the largest candidate that trains in this setting"
         + (f" ({min(larger)} diverges)" if larger else " (it is the largest candidate)")
-        + (f", and {second} once {answer} is taken out." if smaller else ".")
+        + (f"; {second} once {answer} is taken out" if smaller else "")
+        + (
+            f"; {shorter[1]} when only the first {shorter[0]} batches are trained"
+            if shorter
+            else ""
+        )
+        + "."
     )

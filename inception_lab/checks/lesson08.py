@@ -2,7 +2,9 @@
 
 Exercise 1 turns step timings into images per second; exercise 2 writes the linear scaling rule
 with gradual warmup (Goyal et al. 2017, sections 2.1 and 2.2). Both are checked against hand
-formulas on several cases.
+formulas on several cases, with arguments that differ from the lesson's example and from the
+signatures' defaults, so a typed number (the lesson prints 320 images/s and a rate of 0.4) or
+a typed default (warmup 2, batch 64, base_lr 0.1, base_batch 256) fails with its own hint.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def _as_number(value: Any, what: str) -> float:
         f"return one number ({what}), got {type(value).__name__}.",
     )
     return float(value)
+
+
+def _require_function(func: Any, name: str) -> None:
+    require(
+        callable(func),
+        f"pass your function itself ({name}), not a value it returned: the check calls it on "
+        f"cases of its own; got {func!r}.",
+    )
 
 
 _THROUGHPUT_CASES = (  # (step seconds, batch_size, warmup, world_size)
@@ -58,6 +68,19 @@ def _diagnose_throughput(value: float, times: list, batch: int, warmup: int, wor
         context + "do not average the per-step rates: a slow step then counts as much as a "
         "fast one. Divide all the images by all the time instead.",
     )
+    for fixed in range(len(times)):  # e.g. `step_seconds[2:]`, the default typed in
+        if fixed != warmup and _close(
+            value, world * batch * len(times[fixed:]) / sum(times[fixed:])
+        ):
+            require(
+                False,
+                context + "leave out as many steps as the `warmup` argument says, not a fixed "
+                "number.",
+            )
+    require(
+        not _close(value, world * 64 * len(timed) / sum(timed)) or batch == 64,
+        context + "use the `batch_size` argument, not the example's batch of 64.",
+    )
     require(
         not _close(value, batch * len(timed) / sum(timed)) or world == 1,
         context + "under torchrun every one of the `world_size` processes handles "
@@ -82,6 +105,7 @@ def throughput(images_per_second: Callable) -> None:
     handles `batch_size` images per step. Expected: world_size * batch_size * (number of timed
     steps) / (their total time).
     """
+    _require_function(images_per_second, "images_per_second")
     for times, batch, warmup, world in _THROUGHPUT_CASES:
         got = call_learner(
             images_per_second, list(times), batch, warmup, world,
@@ -121,7 +145,15 @@ def _diagnose_lr(value: float, step: int, batch: int, base_lr: float, base: int,
         f"warmup_steps={warmup}: got {value:g}. "
     )
     ramp = min(step / warmup, 1.0) if warmup else 1.0
-    mistakes = [
+    mistakes = [  # the first failing case decides; the typed defaults fail first where they differ
+        (
+            _scaled(step, batch, 0.1, base, warmup) if base_lr != 0.1 else None,
+            "use the `base_lr` argument, not a fixed rate such as the default 0.1.",
+        ),
+        (
+            _scaled(step, batch, base_lr, 256, warmup) if base != 256 else None,
+            "use the `base_batch` argument, not a fixed batch such as the default 256.",
+        ),
         (base_lr, "scale the learning rate with the batch size (once warmup is over)."),
         (
             _scaled(step, base * base / batch, base_lr, base, warmup),
@@ -177,6 +209,7 @@ def scaled_lr(scaled_learning_rate: Callable) -> None:
     the rate ramps linearly from base_lr (at step 0) to the target (reached at step
     warmup_steps), then stays there. warmup_steps=0 means no warmup.
     """
+    _require_function(scaled_learning_rate, "scaled_learning_rate")
     for step, batch, base_lr, base, warmup in _LR_CASES:
         got = call_learner(
             scaled_learning_rate, step, batch, base_lr, base, warmup,
