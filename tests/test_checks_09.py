@@ -188,6 +188,46 @@ WRONG_CROPS = {
 }
 
 
+def _torchvision_ten_crop(images, size):
+    import torchvision.transforms.v2.functional as TF
+
+    return torch.stack(list(TF.ten_crop(images, [size, size])))
+
+
+def _torchvision_v1_ten_crop(images, size):
+    import torchvision.transforms.functional as TF
+
+    return list(TF.ten_crop(images, [size, size]))
+
+
+def _torchvision_transform(images, size):
+    from torchvision import transforms
+
+    return list(transforms.TenCrop(size)(images))
+
+
+def _torchvision_five_crop(images, size):
+    import torchvision.transforms.v2.functional as TF
+
+    return [*TF.five_crop(images, [size, size]), *TF.five_crop(images.flip(-1), [size, size])]
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        _torchvision_ten_crop,
+        _torchvision_v1_ten_crop,
+        _torchvision_transform,
+        _torchvision_five_crop,
+    ],
+)
+def test_ten_crop_rejects_torchvision_shortcuts(shortcut):
+    with pytest.raises(AssertionError, match="^Not yet. Hint: the exercise is to cut the crops"):
+        checks.ten_crop(shortcut)
+    # restored afterwards: torchvision works again outside the check
+    assert len(shortcut(torch.zeros(1, 1, 8, 8), 4)) == 10
+
+
 @pytest.mark.parametrize("name", list(WRONG_CROPS))
 def test_ten_crop_wrong_answers_get_their_hint(name):
     func, hint = WRONG_CROPS[name]

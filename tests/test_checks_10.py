@@ -1,10 +1,12 @@
 """The lesson 10 checks (capstone design, separable conv cost) pass right answers and give hints
 for wrong ones."""
 
+from types import SimpleNamespace
+
 import pytest
 from torch import nn
 
-from inception_lab import blocks, checks
+from inception_lab import blocks, checks, models
 from inception_lab.checks import lesson10
 
 
@@ -120,10 +122,28 @@ def test_capstone_challenge_passes_a_good_design_and_fails_a_starved_one(monkeyp
 
 def test_capstone_rules_make_the_verdict_meaningful():
     # Several seeds and a margin well above the ~1.6-point standard error of one accuracy on
-    # 1,000 validation images (binomial, p near 0.5).
-    assert len(checks.CAPSTONE_SEEDS) >= 3
+    # 1,000 validation images (binomial, p near 0.5). With 4 seeds per network, a design no
+    # better than the baseline has all 4 of its results above all 4 of the baseline's with
+    # probability 1 / C(8, 4) = 1/70.
+    assert len(checks.CAPSTONE_SEEDS) >= 4
     assert checks.CAPSTONE_MARGIN >= 0.05
     assert checks.CAPSTONE_TRAINING["val_batches"] is None  # every validation image
+
+
+def test_capstone_training_gives_both_networks_the_same_head_dropout(monkeypatch):
+    # the bench's default head drops 20%, the baseline's 40%: the check trains both with one value
+    seen = []
+
+    def fake_fit(model, loaders, epochs, **kwargs):
+        seen.append(model.dropout.p)
+
+    monkeypatch.setattr(lesson10.train, "fit", fake_fit)
+    monkeypatch.setattr(lesson10.train, "evaluate", lambda model, loader, **kw: {"acc": 0.5})
+    monkeypatch.setattr(lesson10.data, "make_loaders", lambda *a, **kw: SimpleNamespace(
+        train=None, val=None))  # fmt: skip
+    lesson10._brief_accuracy(lambda: models.mini_custom(good_stage), 0)
+    lesson10._brief_accuracy(lambda: models.mini_baseline(bn=True), 0)
+    assert seen == [checks.CAPSTONE_TRAINING["head_dropout"]] * 2
 
 
 def fake_training(monkeypatch, mine, base):
@@ -133,21 +153,58 @@ def fake_training(monkeypatch, mine, base):
 
 
 @pytest.mark.parametrize(
-    ("mine", "hint"),
+    ("mine", "base", "hint"),
     [
-        # one seed and any margin used to pass: a 1-point lead on every seed is within noise
-        ([0.41, 0.41, 0.41], "a lead of at least 5.0 points on average"),
-        # a large average lead that comes from one lucky seed
-        ([0.80, 0.39, 0.70], "a win on each of 3 seeds"),
+        # ahead on every seed, but by 1 point: below the 5-point floor
+        ([0.41] * 4, [0.40] * 4, "A mean lead of 1.0 points is too small"),
+        # a large mean lead that comes from lucky seeds: seed 1 loses
+        ([0.80, 0.39, 0.70, 0.75], [0.40] * 4, r"worst seed so far \(39.0%\) does not beat"),
+        # within the noise: a win on every seed and a 5.8-point mean lead (the old rule passed
+        # it), but the baseline alone moves by 21 points from seed to seed, as brief runs of it
+        # do, and the two ranges overlap
+        (
+            [0.50, 0.30, 0.40, 0.38],
+            [0.47, 0.26, 0.29, 0.33],
+            r"worst seed so far \(30.0%\) does not beat the baseline's best \(47.0%\)",
+        ),
+        # the same, where the design's own seeds are the unsteady ones
+        (
+            [0.62, 0.45, 0.47, 0.60],
+            [0.40, 0.46, 0.40, 0.40],
+            r"\(45.0%\) does not beat .*\(46.0%\)",
+        ),
     ],
 )
-def test_capstone_challenge_rejects_a_small_or_unsteady_lead(monkeypatch, mine, hint):
-    fake_training(monkeypatch, mine, [0.40, 0.40, 0.40])
+def test_capstone_challenge_rejects_a_small_unsteady_or_within_noise_lead(
+    monkeypatch, mine, base, hint
+):
+    fake_training(monkeypatch, mine, base)
     with pytest.raises(AssertionError, match="^Not yet. Hint: within the budget.*" + hint):
         checks.capstone_challenge(good_stage)
 
 
+def test_capstone_challenge_stops_training_once_the_ranges_overlap(monkeypatch):
+    trained = []
+
+    def mine(build, seed):
+        trained.append(seed)
+        return [0.50, 0.30, 0.90, 0.90][seed]
+
+    monkeypatch.setattr(lesson10, "_brief_accuracy", mine)
+    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: 0.40)
+    with pytest.raises(AssertionError, match="the remaining seeds were not trained"):
+        checks.capstone_challenge(good_stage)
+    assert trained == [0, 1]
+
+
 def test_capstone_challenge_accepts_a_clear_lead(monkeypatch, capsys):
-    fake_training(monkeypatch, [0.47, 0.46, 0.48], [0.40, 0.40, 0.41])
+    # steady runs: the 5-point floor decides
+    fake_training(monkeypatch, [0.47, 0.46, 0.48, 0.49], [0.40, 0.41, 0.41, 0.40])
     checks.capstone_challenge(good_stage)
-    assert "a lead of 6.7 points" in capsys.readouterr().out
+    assert "by 7.0 points (at least 5.0 points needed)" in capsys.readouterr().out
+    # an unsteady baseline: the design's worst seed still beats its best
+    fake_training(monkeypatch, [0.72, 0.76, 0.73, 0.70], [0.47, 0.26, 0.29, 0.33])
+    checks.capstone_challenge(good_stage)
+    out = capsys.readouterr().out
+    assert "Your worst seed (70.0%) beats the baseline's best (47.0%)" in out
+    assert "seed 1: 76.0% vs 26.0%" in out and "by 39.0 points" in out

@@ -5,7 +5,8 @@ runs the learner's `top_k_error(logits, labels, k)` on batches built so that eac
 gives a different number (top-1 for top-5, accuracy for error, percent for fraction, k off by
 one, one row for the batch, ties counted against the true class), and names the mistake.
 Exercise 2 writes the ten crops of multi-crop evaluation; the reference is torchvision's
-`ten_crop`, compared as a set of crops, so any order passes.
+`ten_crop`, compared as a set of crops, so any order passes, and torchvision's `ten_crop` and
+`five_crop` raise while the learner's function runs (the exercise is to cut the crops).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ._common import call_learner, passed, private_rng, require
+from ._common import call_learner, forbid, passed, private_rng, require
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -183,17 +184,35 @@ def _find(crop: torch.Tensor, crops: list[torch.Tensor]) -> bool:
     return any(c.shape == crop.shape and torch.equal(c, crop) for c in crops)
 
 
+_LIBRARY_CROPS = (
+    "the exercise is to cut the crops yourself, not to call torchvision's ten_crop or "
+    "five_crop: slice the corners and the centre out of the tensor, and flip the last axis for "
+    "the mirror images"
+)
+
+
+def _no_library_crops():
+    """While the learner's function runs, torchvision's ten_crop / five_crop (v1 and v2
+    functional APIs; the TenCrop / FiveCrop transforms call them) raise `LibraryShortcut`."""
+    import torchvision.transforms.functional as F1
+    import torchvision.transforms.v2.functional as F2
+
+    targets = [(module, name) for module in (F1, F2) for name in ("ten_crop", "five_crop")]
+    return forbid(_LIBRARY_CROPS, *targets)
+
+
 @private_rng(seed=19)
 def ten_crop(ten_crop: Callable) -> None:
     """Check `ten_crop(images, size)`: (N, C, H, W) -> (10, N, C, size, size), the four corner
     crops and the centre crop of the images and of their left-right mirror images, any order."""
     for n, c, h, w, size in ((2, 3, 8, 10, 4), (1, 1, 12, 12, 6), (3, 2, 9, 11, 5)):
         images = torch.randn(n, c, h, w)
-        result = call_learner(
-            ten_crop, images.clone(), size,
-            hint="ten_crop(images, size) receives a batch (N, C, H, W) and an int; slice it "
-            "with images[..., top:top + size, left:left + size]",
-        )  # fmt: skip
+        with _no_library_crops():
+            result = call_learner(
+                ten_crop, images.clone(), size,
+                hint="ten_crop(images, size) receives a batch (N, C, H, W) and an int; slice it "
+                "with images[..., top:top + size, left:left + size]",
+            )  # fmt: skip
         if isinstance(result, list | tuple):
             require(
                 all(isinstance(t, torch.Tensor) for t in result) and len(result) == 10,

@@ -20,14 +20,19 @@ from ._common import call_learner, is_whole, passed, require
 CAPSTONE_MAX_MACS = 5_500_000  # per 32x32 image; about half of the baseline's 11.2 M
 CAPSTONE_MAX_PARAMS = 120_000  # about half of the baseline's 244 K
 # The challenge's training: small and fixed, so that the check takes seconds per run and gives
-# the same answer on every run. Both models get exactly this (same images, order, optimizer,
-# schedule). AdamW at 0.01 without augmentation: what makes the BN minis learn fastest from few
-# images. val_batches=None: all 1,000 validation images.
+# the same answer on every run of the same machine type. Both models get exactly this (same
+# images, order, optimizer, schedule, and the same head dropout: 40%, as every model of the
+# lesson's family comparison; the bench's own default is 20%). AdamW at 0.01 without
+# augmentation: what makes the BN minis learn fastest from few images. val_batches=None: all
+# 1,000 validation images.
 CAPSTONE_TRAINING = {"train_size": 2000, "batch_size": 64, "epochs": 3, "optimizer": "adamw",
-                     "lr": 1e-2, "augment": False, "val_batches": None}  # fmt: skip
-# The verdict's rules; `capstone_challenge` says why these numbers.
-CAPSTONE_SEEDS = (0, 1, 2)
-CAPSTONE_MARGIN = 0.05  # mean accuracy lead over the baseline, as a fraction (5 points)
+                     "lr": 1e-2, "augment": False, "val_batches": None,
+                     "head_dropout": 0.4}  # fmt: skip
+# The verdict's rules; `capstone_challenge` says why. Every seed of the design must beat every
+# seed of the baseline (the ledger's "ahead on every seed"), and the mean lead must be at least
+# CAPSTONE_MARGIN.
+CAPSTONE_SEEDS = (0, 1, 2, 3)
+CAPSTONE_MARGIN = 0.05  # the smallest mean accuracy lead that can pass, as a fraction (5 points)
 
 
 def _capstone_model(make_stage: Callable) -> nn.Module:
@@ -98,8 +103,8 @@ def capstone_budget(make_stage: Callable) -> None:
 
 
 def _brief_accuracy(build: Callable[[], nn.Module], seed: int) -> float:
-    """Build a model from `seed`, train it with CAPSTONE_TRAINING (data order from `seed` too)
-    and return its accuracy on the validation images."""
+    """Build a model from `seed`, set its head dropout, train it with CAPSTONE_TRAINING (data
+    order from `seed` too) and return its accuracy on the validation images."""
     cfg = CAPSTONE_TRAINING
     loaders = data.make_loaders(
         "shapes", batch_size=cfg["batch_size"], seed=seed, train_size=cfg["train_size"],
@@ -108,6 +113,7 @@ def _brief_accuracy(build: Callable[[], nn.Module], seed: int) -> float:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build()
+        model.dropout.p = cfg["head_dropout"]  # the same head for both networks
         train.fit(model, (loaders.train, None), cfg["epochs"], optimizer=cfg["optimizer"],
                   lr=cfg["lr"], seed=seed, device="cpu", progress=False)  # fmt: skip
     return train.evaluate(model, loaders.val, max_batches=cfg["val_batches"])["acc"]
@@ -129,53 +135,75 @@ def _points(fraction: float) -> str:
     return f"{100 * fraction:.1f} points"
 
 
-def _challenge_hint(mine: list[float], base: list[float]) -> str:
+def _runs(mine: list[float], base: list[float]) -> str:
+    return "; ".join(f"seed {s}: {m:.1%} vs {b:.1%}" for s, m, b in zip(CAPSTONE_SEEDS, mine, base))
+
+
+def _challenge_hint(mine: list[float], base: list[float], why: str) -> str:
     cfg = CAPSTONE_TRAINING
-    runs = ", ".join(f"seed {s}: {m:.1%} vs {b:.1%}" for s, m, b in zip(CAPSTONE_SEEDS, mine, base))
     return (
         f"within the budget, but after the same brief training ({cfg['train_size']:,} images, "
-        f"{cfg['epochs']} epochs) your network reaches, against the baseline, {runs}. The "
-        f"challenge asks for a win on each of {len(CAPSTONE_SEEDS)} seeds and a lead of at least "
-        f"{_points(CAPSTONE_MARGIN)} on average. Ideas from the course that make small networks "
-        "learn fast: batch norm in every conv (bn=True), several kernel sizes side by side, and "
-        "spending the budget on the later, cheaper grids"
+        f"{cfg['epochs']} epochs) your network against the baseline: {_runs(mine, base)}. {why} "
+        f"The challenge asks that your worst seed beat the baseline's best, over "
+        f"{len(CAPSTONE_SEEDS)} seeds, and a mean lead of at least {_points(CAPSTONE_MARGIN)}. "
+        "Ideas from the course that make small networks learn fast: batch norm in every conv "
+        "(bn=True), several kernel sizes side by side, and spending the budget on the later, "
+        "cheaper grids"
     )
 
 
 def capstone_challenge(make_stage: Callable) -> None:
     """Lesson 10, Exercise 1 (the challenge): within the budget AND clearly more accurate than
     the baseline (`models.mini_baseline(bn=True)`) when both get the same brief training,
-    CAPSTONE_TRAINING, evaluated on all 1,000 validation images.
+    CAPSTONE_TRAINING (same images and order, same optimizer, same head dropout), evaluated on
+    all 1,000 validation images.
 
-    "Clearly" means: better on every one of CAPSTONE_SEEDS (three seeds; each changes the
-    initialisation and the order of the images) and better by at least CAPSTONE_MARGIN (5
-    accuracy points) on average. Why: one run is not a verdict. The binomial standard error of
-    one accuracy near 50% on 1,000 images is about 1.6 points, and a brief training moves more
-    than that from seed to seed (the lesson's own design reached 69.4% and 77.3% with seeds 0
-    and 1). A design no better than the baseline wins all three seeds with probability 1/8, and
-    a 5-point average lead is larger than the seed-to-seed spread of one design, so a design
-    that passes owes its win to its architecture, not to a lucky seed. Deterministic: the same
-    design gets the same verdict on every run of the same machine type.
+    "Clearly" means two things, measured on CAPSTONE_SEEDS (four seeds; each changes the
+    initialisation and the order of the images, the same for both networks):
+    1. the design is ahead on every seed in the ledger's sense (`experiments.compare`): its
+       worst seed beats the baseline's best seed, so the two ranges of results do not overlap;
+    2. its mean lead is at least CAPSTONE_MARGIN (5 accuracy points).
+    Why: one brief run is not a verdict. The binomial standard error of one accuracy near 50% on
+    1,000 images is about 1.6 points, and a brief training of the baseline moves much more than
+    that from seed to seed (the check prints every seed's accuracy, so the spread is visible).
+    Rule 1 is about that spread: a design no better than the baseline gives results from the
+    same distribution, and the four lowest of eight such results all fall on one network with
+    probability 1 / 70 (about 1.4%), so a pass is not luck. Rule 2 asks for a lead worth having.
+    Deterministic: the same design gets the same verdict on every run of the same machine type
+    (another CPU or thread count changes the numbers).
     """
     _, params, macs = _capstone_costs(make_stage)
     mine, base = [], []
-    for seed in CAPSTONE_SEEDS:  # stop at the first lost seed: no need to train the others
+    for seed in CAPSTONE_SEEDS:  # stop as soon as the ranges overlap: more seeds cannot undo it
         mine.append(_brief_accuracy(lambda: models.mini_custom(make_stage), seed))
         base.append(_baseline_accuracy(seed))
         if smoke.ACTIVE:  # `make smoke-gpu`: a few training steps run the code, decide nothing
             print("smoke run: the challenge's training ran for a few steps; no verdict")
             return
-        require(mine[-1] > base[-1], _challenge_hint(mine, base))
+        require(
+            min(mine) > max(base),
+            _challenge_hint(
+                mine,
+                base,
+                f"Your worst seed so far ({min(mine):.1%}) does not beat the baseline's best "
+                f"({max(base):.1%}): the two ranges overlap, so the remaining seeds were not "
+                "trained.",
+            ),
+        )
     lead = sum(mine) / len(mine) - sum(base) / len(base)
-    require(lead >= CAPSTONE_MARGIN, _challenge_hint(mine, base))
+    require(
+        lead >= CAPSTONE_MARGIN,
+        _challenge_hint(mine, base, f"A mean lead of {_points(lead)} is too small."),
+    )
     with torch.device("meta"):
         baseline = models.mini_baseline(bn=True)
     passed(
-        f"challenge met on all {len(CAPSTONE_SEEDS)} seeds: {sum(mine) / len(mine):.1%} versus "
-        f"the baseline's {sum(base) / len(base):.1%} on average, a lead of {_points(lead)} "
-        f"({_points(CAPSTONE_MARGIN)} needed), with {params:,} parameters and {macs:,} MACs "
-        f"(the baseline: {profile.count_params(baseline):,} and "
-        f"{profile.count_macs(baseline, (3, 32, 32)):,})."
+        f"challenge met: {_runs(mine, base)}. Your worst seed ({min(mine):.1%}) beats the "
+        f"baseline's best ({max(base):.1%}), and your mean, {sum(mine) / len(mine):.1%}, leads "
+        f"the baseline's, {sum(base) / len(base):.1%}, by {_points(lead)} (at least "
+        f"{_points(CAPSTONE_MARGIN)} needed). Your network: {params:,} parameters and {macs:,} "
+        f"MACs; the baseline: {profile.count_params(baseline):,} and "
+        f"{profile.count_macs(baseline, (3, 32, 32)):,}."
     )
 
 

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from torch import nn
@@ -284,7 +285,7 @@ def plot_cost_map(
         handles.append(ax.scatter([], [], color="C3", marker="s", label="course models"))
     ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_title("Parameters versus multiply-adds (1 MAC = 2 FLOPs)")
-    _place_labels(ax, [(name, macs, params) for name, params, macs, _ in points])
+    _place_labels(ax, [(name, macs, params) for name, params, macs, _ in points], leaders=True)
     return fig
 
 
@@ -399,25 +400,111 @@ _LABEL_SPOTS = [(6, 3, "left"), (-6, 3, "right"), (6, -11, "left"), (-6, -11, "r
                 (-6, 14, "right"), (-6, -22, "right")]  # fmt: skip
 
 
-def _place_labels(ax: Axes, labels: list[tuple[str, float, float]]) -> None:
+# With leader lines: rings of spots around the dot, nearest first, each ring starting to the
+# right; a label away from its dot gets a thin line to it.
+_RING_RADII = (8, 20, 34, 50, 68)
+_RING_ANGLES = (0, 180, 30, -30, 150, -150, 60, -60, 120, -120, 90, -90)
+
+
+def _ring_spots() -> list[tuple[float, float, str]]:
+    spots = []
+    for radius in _RING_RADII:
+        for angle in _RING_ANGLES:
+            dx = radius * np.cos(np.radians(angle))
+            dy = radius * np.sin(np.radians(angle))
+            ha = "left" if dx > 1 else "right" if dx < -1 else "center"
+            spots.append((float(dx), float(dy) - 3.5, ha))  # -3.5: the text's middle on the ray
+    return spots
+
+
+def _nearest_on_box(point, box) -> tuple[float, float]:
+    """The point of a display-space box nearest to `point`."""
+    return min(max(point[0], box.x0), box.x1), min(max(point[1], box.y0), box.y1)
+
+
+def _segment_near(a, b, point, distance: float) -> bool:
+    """Whether the segment a-b passes within `distance` of `point` (display space)."""
+    a, b, point = (np.asarray(v, dtype=float) for v in (a, b, point))
+    ab = b - a
+    t = 0.0 if not ab.any() else float(np.clip(np.dot(point - a, ab) / np.dot(ab, ab), 0, 1))
+    return float(np.hypot(*(a + t * ab - point))) < distance
+
+
+def _segment_hits_box(a, b, box) -> bool:
+    """Whether the segment a-b enters a display-space box (sampled along its length)."""
+    return any(
+        box.contains(*(np.asarray(a) + t * (np.asarray(b) - np.asarray(a))))
+        for t in np.linspace(0, 1, 25)
+    )
+
+
+def _place_labels(ax: Axes, labels: list[tuple[str, float, float]], leaders: bool = False) -> None:
     """Annotate points so that no label covers another label or a point (greedy: each label
-    takes the first free spot around its point; if none is free, the first spot)."""
+    takes the first free spot around its point; if none is free, the first spot).
+
+    leaders=True (crowded maps): the spots are rings around the dot at growing distances, a
+    label must stay inside the axes, the most crowded points are labelled first, a spot whose
+    leader line would run over another dot or label is taken only if no other spot is free, and
+    a label that is not next to its dot is joined to it by a thin grey line."""
     fig = ax.figure
     fig.draw_without_rendering()  # settle the layout first: it moves the points
     renderer = fig.canvas.get_renderer()
     dots = [ax.transData.transform((x, y)) for _, x, y in labels]
+    spots = _ring_spots() if leaders else _LABEL_SPOTS
+    order = list(range(len(labels)))
+    if leaders:  # the point with the most neighbours within 60 px first: it has the least room
+        near = [sum(np.hypot(*(dots[i] - d)) < 60 for d in dots) for i in order]
+        order.sort(key=lambda i: -near[i])
+    frame = ax.get_window_extent(renderer)
+    # room around a dot: a marker of size 45 (points^2) is about 7 points wide
+    pad = renderer.points_to_pixels(4.0) if leaders else 0.0
+    stub = renderer.points_to_pixels(13.0)  # a label closer than this to its dot needs no line
     taken = []
-    for name, x, y in labels:
+    segments = []
+
+    def free(text, i: int) -> bool:
+        box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+        if any(box.overlaps(other) for other in taken):
+            return False
+        if any(box.x0 - pad <= px <= box.x1 + pad and box.y0 - pad <= py <= box.y1 + pad
+               for px, py in dots):  # fmt: skip
+            return False
+        return not leaders or (frame.x0 <= box.x0 and box.x1 <= frame.x1
+                               and frame.y0 <= box.y0 and box.y1 <= frame.y1)  # fmt: skip
+
+    def clear_leader(text, i: int) -> bool:
+        a = dots[i]
+        b = _nearest_on_box(a, text.get_window_extent(renderer))
+        if np.hypot(*(np.asarray(b) - a)) < stub:
+            return True  # next to its dot: no line
+        start = a + (np.asarray(b) - a) * (pad / np.hypot(*(np.asarray(b) - a)))
+        others = [d for d in dots if np.hypot(*(d - a)) > 1]  # not a dot drawn on top of it
+        return not any(_segment_near(start, b, d, pad) for d in others) and not any(
+            _segment_hits_box(start, b, other) for other in taken
+        )
+
+    for i in order:
+        name, x, y = labels[i]
         text = ax.annotate(name, (x, y), (0, 0), textcoords="offset points", fontsize=9)
-        for dx, dy, ha in _LABEL_SPOTS:
-            text.set_position((dx, dy))
-            text.set_horizontalalignment(ha)
-            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-            hits_label = any(box.overlaps(other) for other in taken)
-            hits_dot = any(box.contains(px, py) for px, py in dots)
-            if not hits_label and not hits_dot:
+        chosen = None
+        for strict in (True, False) if leaders else (False,):
+            for dx, dy, ha in spots:
+                text.set_position((dx, dy))
+                text.set_horizontalalignment(ha)
+                if free(text, i) and (not strict or clear_leader(text, i)):
+                    chosen = (dx, dy, ha)
+                    break
+            if chosen:
                 break
-        else:
-            text.set_position(_LABEL_SPOTS[0][:2])
-            text.set_horizontalalignment(_LABEL_SPOTS[0][2])
-        taken.append(text.get_window_extent(renderer))
+        chosen = chosen or spots[0]
+        text.set_position(chosen[:2])
+        text.set_horizontalalignment(chosen[2])
+        box = text.get_window_extent(renderer)
+        taken.append(box)
+        end = _nearest_on_box(dots[i], box)  # from the dot to the nearest point of the label
+        if leaders and np.hypot(*(np.asarray(end) - dots[i])) >= stub:
+            segments.append([ax.transData.inverted().transform(p) for p in (dots[i], end)])
+    if segments:
+        ax.add_collection(
+            LineCollection(segments, colors="0.6", linewidths=0.6, zorder=2), autolim=False
+        )
