@@ -199,12 +199,8 @@ def test_calibration_error_lets_the_student_stub_through():
         checks.calibration_error(stub)
 
 
-def _floor_binned(probs, labels, n_bins=10):
-    """ECE with bin index floor(confidence * n_bins), clamped so that 1.0 lands in the last bin:
-    a common vectorized answer, which puts a confidence on an edge one bin UP."""
-    confidence, predicted = probs.max(dim=1)
-    correct = (predicted == labels).float()
-    index = (confidence * n_bins).long().clamp(max=n_bins - 1)
+def _ece_of_bins(confidence, correct, index, n_bins):
+    """ECE once every prediction has its bin index (the two wrong binnings below share this)."""
     total = 0.0
     for b in range(n_bins):
         in_bin = index == b
@@ -214,19 +210,22 @@ def _floor_binned(probs, labels, n_bins=10):
     return total
 
 
+def _floor_binned(probs, labels, n_bins=10):
+    """ECE with bin index floor(confidence * n_bins), clamped so that 1.0 lands in the last bin:
+    a common vectorized answer, which puts a confidence on an edge one bin UP."""
+    confidence, predicted = probs.max(dim=1)
+    correct = (predicted == labels).float()
+    index = (confidence * n_bins).long().clamp(max=n_bins - 1)
+    return _ece_of_bins(confidence, correct, index, n_bins)
+
+
 def _bucketized(right):
     def ece_bucketize(probs, labels, n_bins=10):
         confidence, predicted = probs.max(dim=1)
         correct = (predicted == labels).float()
         inner_edges = torch.linspace(0, 1, n_bins + 1)[1:-1]
         index = torch.bucketize(confidence, inner_edges, right=right)
-        total = 0.0
-        for b in range(n_bins):
-            in_bin = index == b
-            if in_bin.any():
-                gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
-                total += in_bin.float().mean().item() * gap
-        return total
+        return _ece_of_bins(confidence, correct, index, n_bins)
 
     return ece_bucketize
 

@@ -52,7 +52,7 @@ class Experiment:
 
     configs: label -> settings that differ from `BASE` ("model_args" and "data" are merged key by
     key). measure: extra measurements per run (see `probes`): "branch_ablation", "grad_norm",
-    "temperature". expect_minutes: the whole experiment at --budget cpu on 2 cores (measured).
+    "temperature".
     """
 
     name: str
@@ -62,7 +62,6 @@ class Experiment:
     seeds: tuple[int, ...] = (0, 1, 2)
     measure: tuple[str, ...] = ()
     notes: str = ""
-    expect_minutes: float | None = None
 
 
 def resolve(experiment: Experiment, label: str, budget: str = "cpu") -> dict[str, Any]:
@@ -81,7 +80,9 @@ def resolve(experiment: Experiment, label: str, budget: str = "cpu") -> dict[str
         else:
             config[key] = value
     if budget == "gpu":
-        config["model_args"]["width"] = config["model_args"].get("width", 1.0) * 2.0
+        config["model_args"]["width"] = (
+            config["model_args"].get("width", 1.0) * GPU_OVERRIDES["width"]
+        )
         config["data"]["train_size"] = GPU_OVERRIDES["train_size"]
         config["epochs"] = GPU_OVERRIDES["epochs"]
     config["data"]["scale_ranges"] = [list(r) for r in config["data"]["scale_ranges"]]

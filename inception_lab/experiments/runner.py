@@ -99,8 +99,8 @@ def train_run(
     record: dict[str, Any] = {"seed": seed, "config": config}
     record["params"] = count_params(model)
     record["macs"] = count_macs(model, (3, 32, 32))
-    train_images, train_labels, _ = _all(loaders.train, device)
-    if "grad_norm" in measure:
+    if "grad_norm" in measure:  # one fixed batch of training images, before and after training
+        train_images, train_labels, _ = _all(loaders.train, device)
         batch = (train_images[:128], train_labels[:128].to(device))
         record["grad_norm"] = {"init": probes.stage_grad_norms(model, *batch, config["aux_weight"])}
     t0 = time.perf_counter()
@@ -131,7 +131,6 @@ def train_run(
             model, test_images, test_labels, test_scales
         )
     if "grad_norm" in measure:
-        batch = (train_images[:128], train_labels[:128].to(device))
         record["grad_norm"]["final"] = probes.stage_grad_norms(model, *batch, config["aux_weight"])
     if "temperature" in measure:
         val_probs, val_labels = predict(model, loaders.val)
