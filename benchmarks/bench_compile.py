@@ -55,9 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     device = torch.device(args.device)
     torch.manual_seed(0)
+    size = models.model_spec(args.model).input_size  # the input size it was designed for
     eager = models.build(args.model).to(device, memory_format=torch.channels_last)
     compiled_model = copy.deepcopy(eager)
-    images = torch.randn(args.batch_size, 3, 32, 32, device=device)
+    images = torch.randn(args.batch_size, 3, size, size, device=device)
     images = images.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, 10, (args.batch_size,), device=device)
     compiled = torch.compile(compiled_model)

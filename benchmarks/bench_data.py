@@ -28,14 +28,14 @@ def timed(fn):
 
 def loader_rate(loader, epochs: int) -> tuple[float, int]:
     """Batches per second over `epochs` full passes (after one warm-up batch)."""
-    next(iter(loader))
+    x, _ = next(iter(loader))
+    assert x.dtype == torch.float32 and x.ndim == 4
     n = 0
     t = time.perf_counter()
     for epoch in range(epochs):
         loader.set_epoch(epoch)
-        for x, _ in loader:
+        for _ in loader:
             n += 1
-    assert x.dtype == torch.float32 and x.ndim == 4
     return n / (time.perf_counter() - t), n
 
 
@@ -62,8 +62,9 @@ def main() -> None:
         rows.append(("first load (generate + write cache)", f"{wall:.2f} s", f"{cpu:.2f} s"))
         rows.append(("cached load (sha256 check + read)", f"{wall2:.2f} s", f"{cpu2:.2f} s"))
         for kind, workers in [("tensor", 0)] + [("dataloader", w) for w in args.workers]:
-            loaders = data.make_loaders("shapes", 128, "cpu", root, loader=kind,
-                                        num_workers=workers)  # fmt: skip
+            loaders = data.make_loaders(
+                "shapes", 128, "cpu", root, loader=kind, num_workers=workers
+            )
             (rate, n), _, cpu = timed(
                 lambda loaders=loaders: loader_rate(loaders.train, args.epochs)
             )
@@ -79,8 +80,10 @@ def main() -> None:
     print(f"{'measurement':<{width}}  {'wall':>16}  {'CPU (this process)':>18}")
     for what, wall, cpu in rows:
         print(f"{what:<{width}}  {wall:>16}  {cpu:>18}")
-    print(f"torch threads: {torch.get_num_threads()}; machine shared with other jobs: wall times "
-          "are upper bounds")  # fmt: skip
+    print(
+        f"torch threads: {torch.get_num_threads()}; machine shared with other jobs: wall times "
+        "are upper bounds"
+    )
 
 
 if __name__ == "__main__":

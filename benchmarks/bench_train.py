@@ -169,7 +169,7 @@ def main(argv=None) -> dict:
             "fraction_of_peak": achieved / (peak * 1e12) if peak else None,
         }
 
-    names = args.models or [n for n in models.list_models() if n.startswith("mini_")]
+    names = args.models or [n for n in models.list_models() if models.model_spec(n).mini]
     print(f"\nMini models, 32x32, batch {args.batch_size} (fwd + bwd + SGD step):")
     for name in names:
         steps = {}

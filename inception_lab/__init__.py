@@ -4,8 +4,8 @@ The notebooks import from its modules directly, one home per concept: `blocks` (
 Inception blocks), `models` (networks, one architecture a file, and the registry), `profile`
 (parameter and MAC counting; `costtable` and `receptive_field` beside it), `metrics` (accuracy,
 calibration, label-smoothing maths), `viz` (figures), `widgets` (explorers), `data` (datasets and
-loaders), `train` (the training engine) and `checks` (exercise feedback). `smoke` switches on the
-short runs of `make smoke-gpu`. docs/architecture.md draws what depends on what.
+loaders), `train` (the training engine) and `checks` (exercise feedback). docs/architecture.md
+draws what depends on what.
 """
 
 __version__ = "0.1.0"

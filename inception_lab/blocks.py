@@ -12,7 +12,7 @@ Read top to bottom, this file follows the course:
                           of `Conv`, `Pool` and `Split` specs (Inception-v4's stem is three).
 6. `GridReduction`        halve the grid with parallel stride-2 convs and a stride-2 pool
                           (`reduction_a`: the v4 paper's Reduction-A with its k, l, m, n).
-7. `AuxClassifier`        the auxiliary heads of v1 and v3.
+7. `AuxClassifier(V3)`    the auxiliary heads of v1 (GoogLeNet) and v3.
 8. `InceptionResNetBlock` an Inception branch set, a linear 1x1 projection, scaled, added to x.
 
 Shapes use PyTorch's (N, C, H, W) order. Every multi-branch block keeps its branches, in
@@ -32,29 +32,25 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ._validate import check_int, check_number, pair
+
 Kernel = int | tuple[int, int]
 Padding = str | int | tuple[int, int]
 
 
 # --------------------------------------------------------------------------- input checks
 def check_channels(**channels: int) -> None:
-    """Raise a ValueError unless every named channel count is a positive integer."""
+    """Raise a ValueError unless every named channel count is a positive integer (not a bool)."""
     for name, value in channels.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer number of channels, got {value!r}")
-
-
-def _pair(kernel_size: Kernel) -> tuple[int, int]:
-    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-    if len(k) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in k):
-        raise ValueError(
-            f"kernel_size must be a positive int or a pair of them, got {kernel_size!r}"
-        )
-    return k
+        check_int(name, value, what="a positive integer number of channels")
 
 
 def check_input(module: nn.Module, x: torch.Tensor, in_ch: int) -> None:
-    """Fail early, naming the block, when `x` is not a batch of `in_ch`-channel images."""
+    """Fail early, naming the block, when `x` is not a batch of `in_ch`-channel images.
+
+    Called once at the entry of every block a learner calls directly (the multi-branch modules,
+    the residual block, the aux heads); the convs inside trust their block and do not check.
+    """
     if x.dim() != 4:
         raise ValueError(
             f"{type(module).__name__} expects a 4-d input (N, C, H, W), got shape {tuple(x.shape)}"
@@ -76,6 +72,9 @@ class ConvBNAct(nn.Module):
     `kernel_size` may be rectangular, e.g. (1, 7) for the factorized convs of Inception v3.
     `padding`: "same" (k // 2 per side; needs odd kernels), "valid" (0), or an int / pair.
     `bn_eps=1e-3` is the value used by the Inception papers' code and by torchvision.
+    Its forward pass does not check its input (a network runs about a hundred of these per
+    image): the block or network around it checks once, and a bare `ConvBNAct` called with the
+    wrong channel count fails with PyTorch's own error from `nn.Conv2d`.
     """
 
     def __init__(
@@ -92,7 +91,7 @@ class ConvBNAct(nn.Module):
     ):
         super().__init__()
         check_channels(in_ch=in_ch, out_ch=out_ch)
-        kh, kw = _pair(kernel_size)
+        kh, kw = pair("kernel_size", kernel_size)
         if padding == "same":
             if kh % 2 == 0 or kw % 2 == 0:
                 raise ValueError(
@@ -104,6 +103,7 @@ class ConvBNAct(nn.Module):
             padding = 0
         elif isinstance(padding, str):
             raise ValueError(f'padding must be "same", "valid", an int or a pair, got {padding!r}')
+        check_int("groups", groups)
         if in_ch % groups or out_ch % groups:
             raise ValueError(f"groups={groups} must divide in_ch={in_ch} and out_ch={out_ch}")
         self.in_ch, self.out_ch = in_ch, out_ch
@@ -114,7 +114,6 @@ class ConvBNAct(nn.Module):
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_ch)
         return self.act(self.bn(self.conv(x)))
 
 
@@ -200,9 +199,14 @@ class Inception(MultiBranch):
         kernel5: int = 5,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
-            ch5x5red=ch5x5red, ch5x5=ch5x5, pool_proj=pool_proj,
-        )  # fmt: skip
+            in_ch=in_ch,
+            ch1x1=ch1x1,
+            ch3x3red=ch3x3red,
+            ch3x3=ch3x3,
+            ch5x5red=ch5x5red,
+            ch5x5=ch5x5,
+            pool_proj=pool_proj,
+        )
         branches = {
             "branch1x1": nn.Sequential(ConvBNAct(in_ch, ch1x1, 1, bn=bn)),
             "branch3x3": nn.Sequential(
@@ -247,9 +251,14 @@ class InceptionA(MultiBranch):
         factorized: bool = True,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3,
-            ch3x3dblred=ch3x3dblred, ch3x3dbl=ch3x3dbl, pool_proj=pool_proj,
-        )  # fmt: skip
+            in_ch=in_ch,
+            ch1x1=ch1x1,
+            ch3x3red=ch3x3red,
+            ch3x3=ch3x3,
+            ch3x3dblred=ch3x3dblred,
+            ch3x3dbl=ch3x3dbl,
+            pool_proj=pool_proj,
+        )
         k = single_kernel
         dbl = (  # two stacked 3x3 see the same 5x5 window as one 5x5 conv
             [ConvBNAct(ch3x3dblred, ch3x3dbl, 3, bn=bn), ConvBNAct(ch3x3dbl, ch3x3dbl, 3, bn=bn)]
@@ -319,12 +328,15 @@ class InceptionB(MultiBranch):
         factorized: bool = True,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch7x7red=ch7x7red, ch7x7dblred=ch7x7dblred,
+            in_ch=in_ch,
+            ch1x1=ch1x1,
+            ch7x7red=ch7x7red,
+            ch7x7dblred=ch7x7dblred,
             pool_proj=pool_proj,
-        )  # fmt: skip
+        )
         single = _layer_widths("ch7x7", ch7x7, ch7x7red, 2)
         double = _layer_widths("ch7x7dbl", ch7x7dbl, ch7x7dblred, 4)
-        check_channels(n=n)
+        check_int("n", n)
         if n % 2 == 0:
             raise ValueError(
                 f"InceptionB: n must be odd (its 1 x n and n x 1 convs keep the grid size by "
@@ -402,9 +414,13 @@ class InceptionC(MultiBranch):
         factorized: bool = True,
     ):
         check_channels(
-            in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3, ch3x3dblred=ch3x3dblred,
+            in_ch=in_ch,
+            ch1x1=ch1x1,
+            ch3x3red=ch3x3red,
+            ch3x3=ch3x3,
+            ch3x3dblred=ch3x3dblred,
             pool_proj=pool_proj,
-        )  # fmt: skip
+        )
         if isinstance(ch3x3dbl, list | tuple):
             *middle, split_width = _layer_widths("ch3x3dbl", ch3x3dbl, ch3x3dblred, 3)
             kernels: list[Kernel] = [(3, 1), (1, 3)] if factorized else [3]
@@ -489,7 +505,7 @@ def _check_branch_specs(owner: str, branches: Mapping[str, BranchSpec], what: st
             width = layer.ch_each if isinstance(layer, Split) else layer[0]
             check_channels(**{f"{name} width": width})
             if not isinstance(layer, Split):
-                _pair(layer[1])
+                pair(f"{name} kernel_size", layer[1])
 
 
 def _build_branch(in_ch: int, spec: BranchSpec, bn: bool) -> tuple[nn.Sequential, int]:
@@ -591,70 +607,117 @@ def reduction_a(in_ch: int, filters: tuple[int, int, int, int], bn: bool = True)
 
 
 # --------------------------------------------------------------------------- 7. aux heads
-class AuxClassifier(nn.Module):
-    """Auxiliary classifier on an intermediate feature map.
+class _AuxHead(nn.Module):
+    """What the auxiliary heads of v1 and v3 share: an average pool on an intermediate map.
+
+    An auxiliary head classifies from a feature map halfway up the network; during training its
+    loss is added to the main loss (GoogLeNet: weight 0.3) to push gradient into the lower
+    layers, and at inference it is dropped. Both papers pool with a fixed 5x5 window, stride 3,
+    which gives the map size the head's next layer needs on some grids only; `adaptive_pool=True`
+    pools to that size whatever the grid (torchvision's GoogLeNet, and our 32x32 mini models).
+
+    A subclass sets `pooled`, the side of the map its next layer needs, and `exact`: whether it
+    needs exactly that side (it flattens into a linear layer) or at least it; `version` names the
+    paper in error messages. Its weights keep torchvision's layer names, so that they load.
+    """
+
+    pooled: int
+    exact: bool
+    version: str
+
+    def __init__(
+        self, in_ch: int, num_classes: int, conv_ch: int, hidden: int, adaptive_pool: bool
+    ):
+        super().__init__()
+        check_channels(in_ch=in_ch, num_classes=num_classes, conv_ch=conv_ch, hidden=hidden)
+        self.in_ch = in_ch
+        self.pool = (
+            nn.AdaptiveAvgPool2d(self.pooled) if adaptive_pool else nn.AvgPool2d(5, stride=3)
+        )
+
+    def pool_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Check x and pool it: (N, in_ch, H, W) -> (N, in_ch, pooled, pooled) (or larger)."""
+        check_input(self, x, self.in_ch)
+        if isinstance(self.pool, nn.AvgPool2d):  # the fixed 5x5/3 pool fits some grids only
+            # It gives (s - 5) // 3 + 1 per side: `pooled` for s from 3 * pooled + 2 to + 4.
+            low = 3 * self.pooled + 2
+            high = low + 2 if self.exact else None
+            h, w = x.shape[-2:]
+            if not all(low <= s and (high is None or s <= high) for s in (h, w)):
+                need = f"a {low}x{low} to {high}x{high}" if high else f"at least a {low}x{low}"
+                raise ValueError(
+                    f"{type(self).__name__} ({self.version}) with the 5x5/3 average pool needs "
+                    f"{need} input grid, got {h}x{w}; use adaptive_pool=True for other grid sizes"
+                )
+        return self.pool(x)
+
+
+class AuxClassifier(_AuxHead):
+    """GoogLeNet's auxiliary classifier (GoogLeNet paper, section 5), after inception 4a and 4d.
 
     (N, in_ch, H, W) -> (N, num_classes).
 
-    v1 (GoogLeNet paper, after 4a and 4d): 5x5 average pool with stride 3, 1x1 conv to 128 + ReLU,
-    FC to 1024 + ReLU, dropout 0.7, linear. Its loss is added with weight 0.3 during training to
-    push gradient into the lower layers; at inference it is dropped. `adaptive_pool=True` pools
-    to 4x4 whatever the grid size (torchvision, and our 32x32 mini models); the paper's 5x5/3
-    pool gives 4x4 only on a 14x14 to 16x16 grid.
-
-    v3 (`variant="v3"`, on the 17x17 grid): 5x5/3 average pool, 1x1 conv to 128, 5x5 conv to 768,
-    global average pool, linear. The v3 paper found it acts mainly as a regularizer.
-
-    `conv_ch` (128) and `hidden` (1024 for v1, 768 for v3) are the head's widths; small models
-    shrink them so that the head does not outweigh the network it helps.
+    5x5 average pool with stride 3 (the 14x14 grid -> 4x4), 1x1 conv to 128 + ReLU, FC to 1024 +
+    ReLU, dropout 0.7, linear. The paper's fixed pool gives 4x4 only on a 14x14 to 16x16 grid;
+    torchvision's GoogLeNet uses `bn=True, adaptive_pool=True` (4x4 whatever the grid).
+    `conv_ch` (128) and `hidden` (1024) are the head's widths; small models shrink them so that
+    the head does not outweigh the network it helps.
     """
+
+    pooled, exact, version = 4, True, "v1"  # a 4x4 map flattens into fc1
 
     def __init__(
         self,
         in_ch: int,
         num_classes: int,
-        variant: str = "v1",
         bn: bool = False,
         adaptive_pool: bool = False,
         dropout: float = 0.7,
         conv_ch: int = 128,
-        hidden: int | None = None,
+        hidden: int = 1024,
     ):
-        super().__init__()
-        if variant not in ("v1", "v3"):
-            raise ValueError(f'AuxClassifier variant must be "v1" or "v3", got {variant!r}')
-        hidden = hidden if hidden is not None else {"v1": 1024, "v3": 768}[variant]
-        check_channels(in_ch=in_ch, num_classes=num_classes, conv_ch=conv_ch, hidden=hidden)
-        self.in_ch, self.variant = in_ch, variant
-        # v1 flattens a 4x4 map into its FC; v3 needs 5x5 for its 5x5 "valid" conv.
-        pooled = 4 if variant == "v1" else 5
-        self.pool = nn.AdaptiveAvgPool2d(pooled) if adaptive_pool else nn.AvgPool2d(5, stride=3)
-        if variant == "v1":
-            self.conv = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
-            self.fc1 = nn.Linear(conv_ch * 4 * 4, hidden)
-            self.dropout = nn.Dropout(dropout)
-            self.fc2 = nn.Linear(hidden, num_classes)
-        else:
-            self.conv0 = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
-            self.conv1 = ConvBNAct(conv_ch, hidden, 5, padding="valid", bn=bn)
-            self.fc = nn.Linear(hidden, num_classes)
+        super().__init__(in_ch, num_classes, conv_ch, hidden, adaptive_pool)
+        self.conv = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
+        self.fc1 = nn.Linear(conv_ch * self.pooled * self.pooled, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_ch)
-        h, w = x.shape[-2:]
-        if isinstance(self.pool, nn.AvgPool2d):  # the fixed 5x5/3 pool fits some grids only
-            v1 = self.variant == "v1"
-            if not all((14 <= s <= 16) if v1 else s >= 17 for s in (h, w)):
-                need = "a 14x14 to 16x16" if v1 else "at least a 17x17"
-                raise ValueError(
-                    f"AuxClassifier ({self.variant}) with the 5x5/3 average pool needs {need} "
-                    f"input grid, got {h}x{w}; use adaptive_pool=True for other grid sizes"
-                )
-        x = self.pool(x)
-        if self.variant == "v1":
-            x = torch.flatten(self.conv(x), 1)
-            return self.fc2(self.dropout(torch.relu(self.fc1(x))))
-        x = self.conv1(self.conv0(x))
+        x = torch.flatten(self.conv(self.pool_input(x)), 1)
+        return self.fc2(self.dropout(torch.relu(self.fc1(x))))
+
+
+class AuxClassifierV3(_AuxHead):
+    """Inception v3's auxiliary classifier (v3 paper, section 4 and Figure 8), on the 17x17 grid.
+
+    (N, in_ch, H, W) -> (N, num_classes).
+
+    5x5 average pool with stride 3 (17x17 -> 5x5), 1x1 conv to 128, 5x5 "valid" conv to 768,
+    global average pool, linear; no dropout. The v3 paper found that it acts mainly as a
+    regularizer, more so when the head is batch-normalized (`bn=True`: BN after both convs, as in
+    torchvision).
+    The fixed pool needs at least a 17x17 grid; `adaptive_pool=True` pools any grid to 5x5.
+    `conv_ch` (128) and `hidden` (768) are the widths of its two convs.
+    """
+
+    pooled, exact, version = 5, False, "v3"  # at least 5x5 for the 5x5 "valid" conv
+
+    def __init__(
+        self,
+        in_ch: int,
+        num_classes: int,
+        bn: bool = False,
+        adaptive_pool: bool = False,
+        conv_ch: int = 128,
+        hidden: int = 768,
+    ):
+        super().__init__(in_ch, num_classes, conv_ch, hidden, adaptive_pool)
+        self.conv0 = ConvBNAct(in_ch, conv_ch, 1, bn=bn)
+        self.conv1 = ConvBNAct(conv_ch, hidden, 5, padding="valid", bn=bn)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(self.conv0(self.pool_input(x)))
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -688,11 +751,10 @@ class InceptionResNetBlock(nn.Module):
     ):
         super().__init__()
         check_channels(in_ch=in_ch)
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale <= 1:
-            raise ValueError(f"scale must be in (0, 1] (the paper uses 0.1-0.3), got {scale!r}")
+        scale = check_number("scale", scale, 0, 1, low_open=True, note="the paper uses 0.1-0.3")
         _check_branch_specs("InceptionResNetBlock", branches, "branch")
         self.in_ch, self.out_ch = in_ch, in_ch
-        self.scale, self.residual, self.relu = float(scale), residual, relu
+        self.scale, self.residual, self.relu = scale, residual, relu
         built, concat = {}, 0
         for name, spec in branches.items():
             built[name], width = _build_branch(in_ch, spec, bn)

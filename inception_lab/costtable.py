@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from ._validate import is_int, pair
 from .blocks import ConvBNAct, SplitConv
 
 
@@ -44,7 +45,7 @@ def describe_layer(module: nn.Module) -> str:
     a ReLU is marked "(linear)"; a sequence is joined with arrows; a `SplitConv` as "a | b".
     """
     if not isinstance(module, nn.Module):
-        raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")  # noqa: TRY004
+        raise ValueError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     if isinstance(module, ConvBNAct):
         linear = " (linear)" if isinstance(module.act, nn.Identity) else ""
         return _conv_label(module.conv) + linear
@@ -55,9 +56,7 @@ def describe_layer(module: nn.Module) -> str:
     if isinstance(module, SplitConv):
         return f"{describe_layer(module.split_1xn)} | {describe_layer(module.split_nx1)}"
     if isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
-        k, s = module.kernel_size, module.stride
-        k = k if isinstance(k, int) else k[0]
-        s = s if isinstance(s, int) else s[0]
+        (k, _), (s, _) = pair("kernel_size", module.kernel_size), pair("stride", module.stride)
         kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
         return f"{k}x{k}{'' if s == 1 else f'/{s}'} {kind} pool"
     if isinstance(module, nn.AdaptiveAvgPool2d | nn.AdaptiveMaxPool2d):
@@ -166,9 +165,7 @@ class CostTable:
     def _cell(value: Any) -> str:
         if value is None:
             return ""
-        if isinstance(value, bool):
-            return str(value)
-        if isinstance(value, int):
+        if is_int(value):  # a bool is printed as True / False
             return f"{value:,}"
         if isinstance(value, float):
             return f"{value:,.1f}"

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._validate import check_int, check_number
+
 
 # --------------------------------------------------------------------------- accuracy
 def accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
@@ -30,8 +32,7 @@ def accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
         raise ValueError(f"scores must be (N, num_classes) with N > 0, got {tuple(scores.shape)}")
     if labels.shape != (scores.shape[0],):
         raise ValueError(f"labels must be ({scores.shape[0]},), got {tuple(labels.shape)}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"k must be an integer in [1, {scores.shape[1]}], got {k!r}")
+    check_int("k", k, maximum=scores.shape[1])
     top = scores.topk(k, dim=1).indices
     return (top == labels[:, None]).any(dim=1).double().mean().item()
 
@@ -62,8 +63,7 @@ def calibration_bins(probs: Any, labels: Any, n_bins: int = 10) -> dict[str, Any
     empty), `accuracy` (fraction correct, NaN if empty), `count` - plus `edges` (n_bins + 1) and
     `ece` = sum over bins of count / N * |accuracy - confidence| (Guo et al. 2017).
     """
-    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    check_int("n_bins", n_bins)
     p, y = _probs_labels(probs, labels)
     conf, pred = p.max(1), p.argmax(1)
     correct = (pred == y).astype(float)
@@ -94,12 +94,9 @@ def expected_calibration_error(probs: Any, labels: Any, n_bins: int = 10) -> flo
 def smoothed_target(num_classes: int, eps: float, true_class: int = 0) -> torch.Tensor:
     """The label-smoothed target (num_classes,), float64: (1 - eps) * one_hot + eps / num_classes
     (v3 paper, sec. 7)."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    if not 0 <= eps <= 1:
-        raise ValueError(f"eps must be in [0, 1], got {eps!r}")
-    if not 0 <= true_class < num_classes:
-        raise ValueError(f"true_class must be in [0, {num_classes}), got {true_class!r}")
+    check_int("num_classes", num_classes, minimum=2)
+    eps = check_number("eps", eps, 0, 1)
+    check_int("true_class", true_class, minimum=0, maximum=num_classes - 1)
     target = torch.full((num_classes,), eps / num_classes, dtype=torch.float64)
     target[true_class] += 1 - eps
     return target

@@ -57,7 +57,7 @@ InputSize = Sequence[int]  # (C, H, W) for one image, or (N, C, H, W) for a batc
 def _check_module(module: Any, what: str = "module") -> nn.Module:
     if not isinstance(module, nn.Module):
         msg = f"{what} must be a torch.nn.Module, got {type(module).__name__}"
-        raise ValueError(msg)  # noqa: TRY004 (the course raises ValueError for every bad argument)
+        raise ValueError(msg)  # the course raises ValueError for every bad argument
     return module
 
 
@@ -309,8 +309,14 @@ def _row(name: str, part: nn.Module, path: str, trace: _Trace, count) -> dict[st
 
 def _total(trace: _Trace, params: int) -> dict[str, Any]:
     """The total row: the whole model's depth, parameters and MACs."""
-    return {"layer": "total", "type": "", "output_size": None, "depth": trace.depth,
-            "params": params, "macs": trace.flops[""] // 2}  # fmt: skip
+    return {
+        "layer": "total",
+        "type": "",
+        "output_size": None,
+        "depth": trace.depth,
+        "params": params,
+        "macs": trace.flops[""] // 2,
+    }
 
 
 def cost_table(model: nn.Module, input_size: InputSize, weights_only: bool = False) -> CostTable:
@@ -333,8 +339,15 @@ def cost_table(model: nn.Module, input_size: InputSize, weights_only: bool = Fal
     total = _total(trace, count(model))
     other = {key: total[key] - sum(r[key] for r in rows) for key in ("params", "macs")}
     if other["params"] or other["macs"]:
-        rows.append({"layer": "(other)", "type": "outside any child", "output_size": None,
-                     "depth": None, **other})  # fmt: skip
+        rows.append(
+            {
+                "layer": "(other)",
+                "type": "outside any child",
+                "output_size": None,
+                "depth": None,
+                **other,
+            }
+        )
     title = f"{model_name(model)}, {_per(_batch_shape(input_size), input_size)}"
     return CostTable(rows, total, title, "weights" if weights_only else "params")
 

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
+from ._validate import is_int, pair
 from .blocks import ConvBNAct, SplitConv
 
 
@@ -37,15 +38,6 @@ def _rf_window(r, j, kernel, stride, dilation=(1, 1)):
     return r, tuple(ji * s for ji, s in zip(j, stride, strict=True))
 
 
-def _pair_of(value: Any, what: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair
-    ):
-        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
-    return pair
-
-
 def _rf_module(mod: nn.Module, r, j):
     if isinstance(mod, nn.Conv2d):
         return _rf_window(r, j, mod.kernel_size, mod.stride, mod.dilation)
@@ -55,9 +47,9 @@ def _rf_module(mod: nn.Module, r, j):
         return _rf_window(
             r,
             j,
-            _pair_of(mod.kernel_size, "pool kernel"),
-            _pair_of(stride, "pool stride"),
-            _pair_of(dilation, "pool dilation"),
+            pair("pool kernel", mod.kernel_size),
+            pair("pool stride", stride),
+            pair("pool dilation", dilation),
         )
     if isinstance(mod, ConvBNAct):
         return _rf_module(mod.conv, r, j)
@@ -99,17 +91,17 @@ def receptive_field(layers: nn.Module | Sequence[Any]) -> ReceptiveField:
     """
     items = [layers] if isinstance(layers, nn.Module) else layers
     if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-        raise ValueError(  # noqa: TRY004 (a ValueError for every bad argument)
+        raise ValueError(  # a ValueError for every bad argument
             f"layers must be an nn.Module or a list of (kernel, stride) pairs, got {layers!r}"
         )
     r, j = (1, 1), (1, 1)
     for item in items:
         if isinstance(item, nn.Module):
             r, j = _rf_module(item, r, j)
-        elif isinstance(item, int) and not isinstance(item, bool):
-            r, j = _rf_window(r, j, _pair_of(item, "kernel"), (1, 1))
+        elif is_int(item):
+            r, j = _rf_window(r, j, pair("kernel", item), (1, 1))
         elif isinstance(item, Sequence) and len(item) == 2:
-            r, j = _rf_window(r, j, _pair_of(item[0], "kernel"), _pair_of(item[1], "stride"))
+            r, j = _rf_window(r, j, pair("kernel", item[0]), pair("stride", item[1]))
         else:
             raise ValueError(
                 f"each layer must be an nn.Module, a kernel size or a (kernel, stride) pair, "

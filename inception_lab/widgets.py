@@ -26,15 +26,10 @@ import torch
 from torch import nn
 
 from . import profile, viz
+from ._validate import check_int, pair
 
 
 # --------------------------------------------------------------------------- pure functions
-def _positive(**values: int) -> None:
-    for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-
 def _cost(layers: list[nn.Module], in_ch: int, size: int) -> tuple[int, int]:
     """(weights, MACs) of a stack of convs on an in_ch x size x size input, counted by
     `profile` on the meta device: exact, and instant even for wide layers."""
@@ -43,7 +38,7 @@ def _cost(layers: list[nn.Module], in_ch: int, size: int) -> tuple[int, int]:
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int | tuple[int, int]) -> nn.Conv2d:
-    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    kh, kw = pair("kernel", kernel)
     with torch.device("meta"):
         return nn.Conv2d(in_ch, out_ch, (kh, kw), padding=(kh // 2, kw // 2), bias=False)
 
@@ -62,7 +57,9 @@ def bottleneck_costs(in_ch: int, red_ch: int, out_ch: int, kernel: int, size: in
     A reduction wider than the input (red_ch > in_ch) is refused with a ValueError: it would
     add work instead of saving it.
     """
-    _positive(in_ch=in_ch, red_ch=red_ch, out_ch=out_ch, kernel=kernel, size=size)
+    sizes = {"in_ch": in_ch, "red_ch": red_ch, "out_ch": out_ch, "kernel": kernel, "size": size}
+    for name, value in sizes.items():
+        check_int(name, value)
     if kernel % 2 == 0:
         raise ValueError(f"kernel size must be odd (1, 3, 5, 7, ...), got {kernel}")
     if red_ch > in_ch:
@@ -90,7 +87,8 @@ def factorization_costs(n: int, in_ch: int, out_ch: int, size: int) -> list[dict
     "receptive_field" (a profile.ReceptiveField), "saving_pct" (of weights, vs the n x n conv)}.
     n must be odd and at least 3.
     """
-    _positive(n=n, in_ch=in_ch, out_ch=out_ch, size=size)
+    for name, value in {"n": n, "in_ch": in_ch, "out_ch": out_ch, "size": size}.items():
+        check_int(name, value)
     if n < 3 or n % 2 == 0:
         raise ValueError(f"n must be odd and at least 3 (3, 5, 7, ...), got {n}")
     k = (n - 1) // 2
@@ -191,7 +189,7 @@ class Explorer(widgets.VBox):
                 fig.savefig(buf, format="png", dpi=80)
                 plt.close(fig)  # drawn into the Image widget; keep pyplot from showing it again
                 self.image.value = buf.getvalue()
-        except Exception as err:  # noqa: BLE001 (a callback's exception would vanish: show it)
+        except Exception as err:  # a callback's exception would vanish: show it
             # A ValueError is a refused combination of slider values; anything else is a bug.
             prefix = "Not possible" if isinstance(err, ValueError) else "Error"
             self.result, self.error = None, str(err)

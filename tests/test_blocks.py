@@ -8,12 +8,15 @@ Inception-v4 / Inception-ResNet (Szegedy et al. 2016, arXiv:1602.07261) Figures 
 16-19 and Table 1.
 """
 
+import re
+
 import pytest
 import torch
 from torch import nn
 
 from inception_lab.blocks import (
     AuxClassifier,
+    AuxClassifierV3,
     Conv,
     ConvBNAct,
     GridReduction,
@@ -223,11 +226,13 @@ def test_inception_b_params(n, factorized):
 
 def test_inception_b_kernel_order_follows_torchvision():
     block = InceptionB(16, 4, 4, 4, 4, 4, 4)
-    kernels = [m.kernel_size for m in block.branches["branch7x7dbl"].modules()
-               if isinstance(m, nn.Conv2d)]  # fmt: skip
+    kernels = [
+        m.kernel_size for m in block.branches["branch7x7dbl"].modules() if isinstance(m, nn.Conv2d)
+    ]
     assert kernels == [(1, 1), (7, 1), (1, 7), (7, 1), (1, 7)]
-    kernels = [m.kernel_size for m in block.branches["branch7x7"].modules()
-               if isinstance(m, nn.Conv2d)]  # fmt: skip
+    kernels = [
+        m.kernel_size for m in block.branches["branch7x7"].modules() if isinstance(m, nn.Conv2d)
+    ]
     assert kernels == [(1, 1), (1, 7), (7, 1)]
 
 
@@ -268,8 +273,9 @@ def test_inception_b_per_layer_widths_v4_figure_5():
     double += conv(224, 224, 7, 1) + conv(224, 256, 1, 7)
     assert n_params(block) == conv(1024, 384, 1) + single + double + conv(1024, 128, 1)
     assert block.out_ch == 384 + 256 + 256 + 128 == 1024
-    widths = [m.out_channels for m in block.branches["branch7x7dbl"].modules()
-              if isinstance(m, nn.Conv2d)]  # fmt: skip
+    widths = [
+        m.out_channels for m in block.branches["branch7x7dbl"].modules() if isinstance(m, nn.Conv2d)
+    ]
     assert widths == [192, 192, 224, 224, 256]
     assert run(block, 1, 1024, 17, 17).shape == (1, 1024, 17, 17)
     twin = InceptionB(1024, 384, 192, (224, 256), 192, (192, 224, 224, 256), 128, factorized=False)
@@ -294,8 +300,9 @@ def test_inception_c_per_layer_widths_v4_figure_6():
     double += conv(512, 256, 1, 3) + conv(512, 256, 3, 1)
     assert n_params(block) == conv(1536, 256, 1) + branch3x3 + double + conv(1536, 256, 1)
     assert block.out_ch == 256 + 2 * 256 + 2 * 256 + 256 == 1536
-    kernels = [m.kernel_size for m in block.branches["branch3x3dbl"].modules()
-               if isinstance(m, nn.Conv2d)]  # fmt: skip
+    kernels = [
+        m.kernel_size for m in block.branches["branch3x3dbl"].modules() if isinstance(m, nn.Conv2d)
+    ]
     assert kernels == [(1, 1), (3, 1), (1, 3), (1, 3), (3, 1)]
     assert run(block, 1, 1536, 8, 8).shape == (1, 1536, 8, 8)
     twin = InceptionC(1536, 256, 384, 256, 384, (448, 512, 256), 256, factorized=False)
@@ -341,8 +348,10 @@ def test_grid_reduction_v3_35_to_17():
     ("padding", "size", "expected"), [(0, 17, 8), (0, 35, 17), (1, 32, 16), (1, 8, 4), (1, 7, 4)]
 )
 def test_grid_reduction_sizes(padding, size, expected):
-    spec = {"branch3x3": [(8, 1), (12, 3)], "branch7x7x3": [(8, 1), (8, (1, 7)), (8, (7, 1)),
-                                                            (8, 3)]}  # fmt: skip
+    spec = {
+        "branch3x3": [(8, 1), (12, 3)],
+        "branch7x7x3": [(8, 1), (8, (1, 7)), (8, (7, 1)), (8, 3)],
+    }
     block = GridReduction(16, spec, padding=padding)
     expected_params = conv(16, 8, 1) + conv(8, 12, 3) + conv(16, 8, 1) + conv(8, 8, 1, 7)
     expected_params += conv(8, 8, 7, 1) + conv(8, 8, 3)
@@ -353,8 +362,13 @@ def test_grid_reduction_sizes(padding, size, expected):
 # --------------------------------------------------------------------------- branch specs
 def test_mixed_builds_the_v4_stem_concats_of_figure_3():
     # Inception-v4 paper Figure 3: 147x147x64 -> (3x3/2 max pool | 3x3/2 conv 96) -> 73x73x160
-    first = Mixed(64, {"branch_pool": [Pool("max", stride=2, padding="valid")],
-                       "branch3x3": [Conv(96, 3, stride=2, padding="valid")]})  # fmt: skip
+    first = Mixed(
+        64,
+        {
+            "branch_pool": [Pool("max", stride=2, padding="valid")],
+            "branch3x3": [Conv(96, 3, stride=2, padding="valid")],
+        },
+    )
     assert n_params(first) == conv(64, 96, 3) and first.out_ch == 160
     x = torch.randn(1, 64, 147, 147)
     with torch.no_grad():
@@ -362,10 +376,13 @@ def test_mixed_builds_the_v4_stem_concats_of_figure_3():
     assert out.shape == (1, 160, 73, 73)
     assert torch.equal(out[:, :64], nn.functional.max_pool2d(x, 3, stride=2))  # pool first
     # 73x73x160 -> (1x1 64 -> 3x3 96 V | 1x1 64 -> 1x7 64 -> 7x1 64 -> 3x3 96 V) -> 71x71x192
-    second = Mixed(160, {
-        "branch3x3": [(64, 1), Conv(96, 3, padding="valid")],
-        "branch7x7x3": [(64, 1), (64, (1, 7)), (64, (7, 1)), Conv(96, 3, padding="valid")],
-    })  # fmt: skip
+    second = Mixed(
+        160,
+        {
+            "branch3x3": [(64, 1), Conv(96, 3, padding="valid")],
+            "branch7x7x3": [(64, 1), (64, (1, 7)), (64, (7, 1)), Conv(96, 3, padding="valid")],
+        },
+    )
     expected = conv(160, 64, 1) + conv(64, 96, 3) + conv(160, 64, 1) + conv(64, 64, 1, 7)
     assert n_params(second) == expected + conv(64, 64, 7, 1) + conv(64, 96, 3)
     assert run(second, 1, 160, 73, 73).shape == (1, 192, 71, 71)
@@ -373,8 +390,14 @@ def test_mixed_builds_the_v4_stem_concats_of_figure_3():
 
 
 def test_mixed_split_and_pool_specs():
-    block = Mixed(16, {"branch3x3": [(8, 1), Split(4)], "branch_pool": [Pool("avg"), (6, 1)],
-                       "identity_pool": [Pool("max")]})  # fmt: skip
+    block = Mixed(
+        16,
+        {
+            "branch3x3": [(8, 1), Split(4)],
+            "branch_pool": [Pool("avg"), (6, 1)],
+            "identity_pool": [Pool("max")],
+        },
+    )
     assert block.out_ch == 2 * 4 + 6 + 16  # a split doubles, a lone pool passes its input on
     assert n_params(block) == conv(16, 8, 1) + conv(8, 4, 1, 3) + conv(8, 4, 3, 1) + conv(16, 6, 1)
     assert isinstance(block.branches["branch3x3"][1], SplitConv)
@@ -388,7 +411,7 @@ def test_mixed_bad_specs():
         Mixed(16, {"b": []})
     with pytest.raises(ValueError, match="b width must be a positive integer"):
         Mixed(16, {"b": [Conv(0, 3)]})
-    with pytest.raises(ValueError, match="kernel_size must be a positive int or a pair"):
+    with pytest.raises(ValueError, match=r"^b kernel_size must be an int >= 1 or a pair of them"):
         Mixed(16, {"b": [(4, 0)]})
     with pytest.raises(ValueError, match='pool must be "max", "avg" or "avg_include_pad"'):
         Mixed(16, {"b": [Pool("min")]})
@@ -432,21 +455,33 @@ def test_aux_classifier_v1_adaptive_and_small():
 
 
 def test_aux_classifier_v3():
-    head = AuxClassifier(768, 1000, variant="v3", bn=True)
+    head = AuxClassifierV3(768, 1000, bn=True)
     assert n_params(head) == conv(768, 128, 1) + conv(128, 768, 5) + 768 * 1000 + 1000
-    for size in (17, 20):
+    for size in (17, 20, 35):
         assert run(head, 2, 768, size, size).shape == (2, 1000)
-    adaptive = AuxClassifier(768, 10, variant="v3", adaptive_pool=True)
+    adaptive = AuxClassifierV3(768, 10, adaptive_pool=True, conv_ch=16, hidden=96)
+    assert n_params(adaptive) == conv(768, 16, 1, bn=False) + conv(16, 96, 5, bn=False) + 970
     assert run(adaptive, 1, 768, 8, 8).shape == (1, 10)
+
+
+def test_aux_classifiers_keep_torchvision_layer_names():
+    # torchvision's GoogLeNet InceptionAux: conv, fc1, fc2; its Inception3 InceptionAux: conv0,
+    # conv1, fc. The weight loaders rely on these names.
+    v1 = {k.split(".")[0] for k in AuxClassifier(16, 10, bn=True).state_dict()}
+    v3 = {k.split(".")[0] for k in AuxClassifierV3(16, 10, bn=True).state_dict()}
+    assert v1 == {"conv", "fc1", "fc2"}
+    assert v3 == {"conv0", "conv1", "fc"}
 
 
 def test_aux_classifier_grid_errors():
     with pytest.raises(ValueError, match=r"AuxClassifier \(v1\).*14x14 to 16x16.*got 13x13"):
         run(AuxClassifier(8, 10), 1, 8, 13, 13)
-    with pytest.raises(ValueError, match=r"AuxClassifier \(v3\).*at least a 17x17.*got 16x20"):
-        run(AuxClassifier(8, 10, variant="v3"), 1, 8, 16, 20)
-    with pytest.raises(ValueError, match=r'variant must be "v1" or "v3", got \'v2\''):
-        AuxClassifier(8, 10, variant="v2")
+    with pytest.raises(ValueError, match=r"AuxClassifier \(v1\).*14x14 to 16x16.*got 14x17"):
+        run(AuxClassifier(8, 10), 1, 8, 14, 17)
+    with pytest.raises(ValueError, match=r"AuxClassifierV3 \(v3\).*at least a 17x17.*got 16x20"):
+        run(AuxClassifierV3(8, 10), 1, 8, 16, 20)
+    with pytest.raises(TypeError, match="variant"):  # one class per design, no switch
+        AuxClassifier(8, 10, variant="v3")
 
 
 # --------------------------------------------------------------------------- residual blocks
@@ -467,8 +502,9 @@ def test_inception_resnet_block_formula_a_b_c():
     assert (a.scale, b.scale, cc.scale) == pytest.approx((0.17, 0.1, 0.2))
 
 
-@pytest.mark.parametrize("make", [InceptionResNetBlock.a, InceptionResNetBlock.b,
-                                  InceptionResNetBlock.c])  # fmt: skip
+@pytest.mark.parametrize(
+    "make", [InceptionResNetBlock.a, InceptionResNetBlock.b, InceptionResNetBlock.c]
+)
 @pytest.mark.parametrize("size", [(8, 8), (5, 7)])
 def test_inception_resnet_block_keeps_shape(make, size):
     block = make(48, 16)
@@ -501,8 +537,11 @@ def test_inception_resnet_block_without_relu():
 
 def test_inception_resnet_block_from_v1_figure_10():
     # Inception-ResNet-v1's 35x35 block: 32 | 32 -> 32 | 32 -> 32 -> 32, linear 1x1 to 256.
-    spec = {"branch1x1": [(32, 1)], "branch3x3": [(32, 1), (32, 3)],
-            "branch3x3dbl": [(32, 1), (32, 3), (32, 3)]}  # fmt: skip
+    spec = {
+        "branch1x1": [(32, 1)],
+        "branch3x3": [(32, 1), (32, 3)],
+        "branch3x3dbl": [(32, 1), (32, 3), (32, 3)],
+    }
     block = InceptionResNetBlock(256, spec, scale=0.17)
     branches = conv(256, 32, 1) + conv(256, 32, 1) + conv(32, 32, 3)
     branches += conv(256, 32, 1) + conv(32, 32, 3) + conv(32, 32, 3)
@@ -513,7 +552,8 @@ def test_inception_resnet_block_from_v1_figure_10():
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "8", None])
 def test_bad_channel_counts(bad):
-    with pytest.raises(ValueError, match="out_ch must be a positive integer"):
+    message = rf"^out_ch must be a positive integer number of channels, got {re.escape(repr(bad))}$"
+    with pytest.raises(ValueError, match=message):
         ConvBNAct(3, bad, 3)
     with pytest.raises(ValueError, match="ch3x3red must be a positive integer"):
         Inception(16, 4, bad, 4, 4, 4, 4)
@@ -531,6 +571,8 @@ def test_bad_channel_counts(bad):
         InceptionResNetBlock(16, {"branch1x1": [(bad, 1)]})
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
         AuxClassifier(16, bad)
+    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+        AuxClassifierV3(16, 10, hidden=bad)
 
 
 @pytest.mark.parametrize("kernel", [2, 4, (1, 6), (2, 3)])
@@ -550,9 +592,9 @@ def test_even_kernels_in_blocks():
 
 
 def test_bad_kernel_and_padding_values():
-    with pytest.raises(ValueError, match="kernel_size must be a positive int or a pair"):
+    with pytest.raises(ValueError, match=r"^kernel_size must be an int >= 1 or a pair of them"):
         ConvBNAct(3, 8, 0)
-    with pytest.raises(ValueError, match="kernel_size must be a positive int or a pair"):
+    with pytest.raises(ValueError, match=r"^kernel_size must be an int >= 1 or a pair of them"):
         ConvBNAct(3, 8, (1, 3, 3))
     with pytest.raises(ValueError, match='padding must be "same", "valid", an int or a pair'):
         ConvBNAct(3, 8, 3, padding="full")
@@ -562,8 +604,9 @@ def test_bad_kernel_and_padding_values():
 
 @pytest.mark.parametrize("scale", [0, -0.1, 1.5, True, "0.2", float("nan")])
 def test_residual_scale_must_be_in_0_1(scale):
-    with pytest.raises(ValueError, match=r"scale must be in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"^scale must be in \(0, 1\] \(the paper uses 0.1-0.3\)"):
         InceptionResNetBlock.a(32, 8, scale=scale)
+    assert InceptionResNetBlock.a(32, 8, scale=1).scale == 1.0  # an int is a number too
 
 
 def test_empty_branch_specs():
@@ -578,7 +621,7 @@ def test_empty_branch_specs():
 @pytest.mark.parametrize(
     ("block", "name", "in_ch"),
     [
-        (ConvBNAct(16, 8, 3), "ConvBNAct", 16),
+        (Mixed(16, {"b": [(8, 3)]}), "Mixed", 16),
         (NaiveInception(16, 4, 4, 4), "NaiveInception", 16),
         (Inception(16, 4, 4, 4, 4, 4, 4), "Inception", 16),
         (InceptionA(16, 4, 4, 4, 4, 4, 4), "InceptionA", 16),
@@ -586,6 +629,7 @@ def test_empty_branch_specs():
         (InceptionC(16, 4, 4, 4, 4, 4, 4), "InceptionC", 16),
         (GridReduction(16, {"b": [(4, 3)]}), "GridReduction", 16),
         (AuxClassifier(16, 10, adaptive_pool=True), "AuxClassifier", 16),
+        (AuxClassifierV3(16, 10, adaptive_pool=True), "AuxClassifierV3", 16),
         (InceptionResNetBlock.a(16, 4), "InceptionResNetBlock", 16),
     ],
 )
@@ -594,6 +638,13 @@ def test_wrong_input_channels_name_the_block(block, name, in_ch):
         block(torch.randn(1, 3, 17, 17))
     with pytest.raises(ValueError, match=rf"^{name} expects a 4-d input \(N, C, H, W\)"):
         block(torch.randn(in_ch, 17, 17))
+
+
+def test_a_bare_conv_leaves_the_input_check_to_pytorch():
+    # ConvBNAct runs ~100 times per forward pass of a network, so it does not check its input:
+    # the block or network around it does. Alone, a wrong width fails inside nn.Conv2d.
+    with pytest.raises(RuntimeError, match=r"expected input.*to have 16 channels, but got 3"):
+        ConvBNAct(16, 8, 3)(torch.randn(1, 3, 17, 17))
 
 
 # --------------------------------------------------------------------------- autocast, layout

@@ -1,11 +1,16 @@
 """Lesson 01 checks: a right answer passes, each typical wrong answer gets its hint."""
 
+import inspect
+import re
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inception_lab import checks
+from inception_lab import blocks, checks, profile
+from inception_lab.checks import LibraryShortcut, lesson01
 
 
 def make_naive(forward):
@@ -177,34 +182,231 @@ def test_naive_forward_accepts_other_correct_spellings(capsys):
         assert "Correct" in capsys.readouterr().out
 
 
-CFG = {"in_ch": 192, "ch1x1": 64, "ch3x3": 128, "ch5x5": 32}
-# By hand: every conv has out x (k*k*in + 1) parameters; the pool passes all 192 channels on.
-HAND_CHANNELS = 64 + 128 + 32 + 192  # 416
-HAND_PARAMS = 64 * (1 * 192 + 1) + 128 * (9 * 192 + 1) + 32 * (25 * 192 + 1)  # 387,296
+# --------------------------------------------------------------------------- shortcuts, exercise 1
+def right_forward(m, x):
+    return torch.cat(branches(m, x), dim=1)
 
 
-def test_naive_counts_accepts_the_hand_count(capsys):
-    assert (HAND_CHANNELS, HAND_PARAMS) == (416, 387_296)
-    checks.naive_counts(HAND_CHANNELS, HAND_PARAMS, **CFG)
+def test_naive_forward_rejects_the_course_block_run_with_the_learners_weights():
+    """Shortcut: build blocks.NaiveInception inside forward, give it the module's layers, run it."""
+
+    def via_course_block(m, x):
+        ref = blocks.NaiveInception(
+            x.shape[1], m.conv1x1.out_channels, m.conv3x3.out_channels, m.conv5x5.out_channels
+        )
+        for name in ("1x1", "3x3", "5x5"):
+            ref.branches[f"branch{name}"][0].conv = getattr(m, f"conv{name}")
+        return ref(x)
+
+    with pytest.raises(LibraryShortcut, match=r"Hint: .*do not call blocks.MultiBranch.forward"):
+        checks.naive_forward(make_naive(via_course_block))
+    x = torch.randn(1, 3, 5, 5)  # and the block works again afterwards
+    assert blocks.NaiveInception(3, 1, 1, 1)(x).shape == (1, 6, 5, 5)
+
+
+def frames_holding(predicate):
+    """What a learner who walks up the stack could find: every local satisfying `predicate`."""
+    found, frame = [], sys._getframe(1)
+    while frame is not None:
+        found += [v for v in frame.f_locals.values() if predicate(v)]
+        frame = frame.f_back
+    return found
+
+
+def test_naive_forward_holds_no_expected_output_on_the_stack():
+    """Shortcut: return the check's own expected output, found by introspection."""
+
+    def thief(m, x):
+        want_shape = (
+            x.shape[0],
+            sum(c.out_channels for c in (m.conv1x1, m.conv3x3, m.conv5x5)) + x.shape[1],
+            *x.shape[2:],
+        )
+        stolen = frames_holding(lambda v: isinstance(v, torch.Tensor) and v.shape == want_shape)
+        modules = frames_holding(lambda v: isinstance(v, blocks.NaiveInception))
+        assert not modules, "the reference module is on the stack"
+        return stolen[0] if stolen else torch.zeros(want_shape)
+
+    with pytest.raises(AssertionError, match=r"Hint: channels 0..3 of the output should be"):
+        checks.naive_forward(make_naive(thief))
+
+
+def test_naive_forward_rejects_replacing_allclose():
+    """Shortcut: make the comparison always succeed."""
+
+    def cheat(m, x):
+        torch.allclose = lambda *args, **kwargs: True
+        return torch.zeros(x.shape[0], 18, *x.shape[2:])
+
+    original = torch.allclose
+    with pytest.raises(AssertionError, match=r"torch.allclose was replaced"):
+        checks.naive_forward(make_naive(cheat))
+    assert torch.allclose is original
+
+
+def test_naive_forward_rejects_the_right_mean_in_the_right_shape():
+    """Shortcut: a tensor of the right shape filled with the right output's mean."""
+
+    def mean_only(m, x):
+        with torch.no_grad():
+            out = right_forward(m, x)
+        return torch.full_like(out, out.mean().item())
+
+    with pytest.raises(
+        AssertionError, match=r"Hint: channels 0..3 of the output should be the 1x1"
+    ):
+        checks.naive_forward(make_naive(mean_only))
+
+
+def test_naive_forward_checks_one_image_on_an_odd_non_square_grid():
+    """A forward that assumes the first case's batch size fails on the awkward (1, 5, 7, 12) one."""
+
+    def batch_of_two(m, x):
+        return right_forward(m, x).reshape(2, -1, *x.shape[2:])
+
+    with pytest.raises(AssertionError, match=r"your forward failed.*RuntimeError"):
+        checks.naive_forward(make_naive(batch_of_two))
+
+
+def test_naive_forward_checks_widths_drawn_at_random():
+    """Shortcut: right only on the inputs the check lists (answers looked up or special-cased)."""
+
+    def listed_only(m, x):
+        if tuple(x.shape) in {(2, 6, 9, 9), (1, 5, 7, 12)}:
+            return right_forward(m, x)
+        return torch.cat([*branches(m, x)[:3], x], dim=1)
+
+    for _ in range(3):  # whatever the random case, it is caught
+        with pytest.raises(AssertionError, match=r"Hint: channels .* should be the max pool"):
+            checks.naive_forward(make_naive(listed_only))
+
+
+# --------------------------------------------------------------------------- exercise 2
+CONFIG_3B = {"in_ch": 256, "ch1x1": 128, "ch3x3": 192, "ch5x5": 96}
+
+
+def right_counts(in_ch, ch1x1, ch3x3, ch5x5):
+    """By hand: every conv has out x (k*k*in + 1) parameters; the pool passes in_ch channels on."""
+    out = ch1x1 + ch3x3 + ch5x5 + in_ch
+    return out, ch1x1 * (in_ch + 1) + ch3x3 * (9 * in_ch + 1) + ch5x5 * (25 * in_ch + 1)
+
+
+def test_naive_counts_accepts_the_hand_formula(capsys):
+    assert right_counts(**CONFIG_3B) == (672, 1_089_952)
+    assert right_counts(192, 64, 128, 32) == (416, 387_296)  # inception 3a, lesson 02's table
+    checks.naive_counts(right_counts)
     out = capsys.readouterr().out
-    assert "Correct" in out and "387,296" in out
+    assert "Correct" in out and "672 output channels and 1,089,952 parameters" in out
+
+
+def counts(channels=None, params=None):
+    """A count_naive with one planted mistake: `channels` / `params` replace the right formula."""
+
+    def count_naive(in_ch, ch1x1, ch3x3, ch5x5):
+        right = right_counts(in_ch, ch1x1, ch3x3, ch5x5)
+        c = channels(in_ch, ch1x1, ch3x3, ch5x5) if channels else right[0]
+        p = params(in_ch, ch1x1, ch3x3, ch5x5) if params else right[1]
+        return c, p
+
+    return count_naive
 
 
 @pytest.mark.parametrize(
-    ("channels", "params", "hint"),
+    ("count_naive", "hint"),
     [
-        (64 + 128 + 32, HAND_PARAMS, "pool branch also feeds"),
-        (HAND_CHANNELS + 1, HAND_PARAMS, "sum of the widths of all four branches"),
-        (HAND_CHANNELS, HAND_PARAMS - 64 - 128 - 32, "also have a bias"),
-        (HAND_CHANNELS, 64 * 193 + 128 * (3 * 192 + 1) + 32 * (5 * 192 + 1), "k\\*k weights"),
-        (HAND_CHANNELS, 64 * 2 + 128 * 10 + 32 * 26, "multiply its k\\*k weights by in_ch"),
-        (HAND_CHANNELS, HAND_PARAMS + 9, "max pool has no parameters"),
-        (HAND_CHANNELS, float(HAND_PARAMS), "whole number"),
+        (counts(channels=lambda i, a, b, c: a + b + c), "pool branch also feeds"),
+        (counts(channels=lambda i, a, b, c: a + b + c + i + 1), "sum of the widths of all four"),
+        (counts(params=lambda i, a, b, c: a * i + b * 9 * i + c * 25 * i), "also have a bias"),
+        (
+            counts(params=lambda i, a, b, c: a * (i + 1) + b * (3 * i + 1) + c * (5 * i + 1)),
+            "k\\*k weights",
+        ),
+        (counts(params=lambda i, a, b, c: a * 2 + b * 10 + c * 26), "multiply its k\\*k weights"),
+        (counts(params=lambda i, a, b, c: right_counts(i, a, b, c)[1] + 9 * i), "max pool has no"),
+        (counts(params=lambda i, a, b, c: right_counts(i, a, b, c)[1] + 1), "Count conv by conv"),
+        (counts(params=lambda i, a, b, c: float(right_counts(i, a, b, c)[1])), "whole number"),
+        (lambda i, a, b, c: right_counts(i, a, b, c)[1], "should return two numbers"),
+        (lambda i, a, b, c: 1 / 0, "count_naive failed.*ZeroDivisionError"),
     ],
 )
-def test_naive_counts_hints(channels, params, hint):
+def test_naive_counts_hints(count_naive, hint):
     with pytest.raises(AssertionError, match=hint):
-        checks.naive_counts(channels, params, **CFG)
+        checks.naive_counts(count_naive)
+
+
+def test_naive_counts_edge_case_of_width_one():
+    """A formula that is right for wide layers only: 'k*k*in*c + c' written as k*k*in*c + in."""
+
+    def off_at_one(in_ch, ch1x1, ch3x3, ch5x5):
+        out, params = right_counts(in_ch, ch1x1, ch3x3, ch5x5)
+        return out, params if min(in_ch, ch1x1, ch3x3, ch5x5) > 1 else params + 1
+
+    with pytest.raises(AssertionError, match=r"for NaiveInception\(in_ch=1, ch1x1=1"):
+        checks.naive_counts(off_at_one)
+
+
+def test_naive_counts_rejects_typed_literals():
+    """Shortcut (issue 24): the numbers for inception 3b typed in, counted elsewhere."""
+    with pytest.raises(AssertionError, match="same numbers for inception 3a as for inception 3b"):
+        checks.naive_counts(lambda in_ch, ch1x1, ch3x3, ch5x5: (672, 1_089_952))
+
+
+def test_naive_counts_rejects_answers_looked_up_for_the_listed_cases():
+    """Shortcut: a table of the answers for the widths the check's source lists."""
+    from inception_lab.checks.lesson01 import _COUNT_CASES
+
+    table = {tuple(c.values()): right_counts(**c) for c in _COUNT_CASES}
+    with pytest.raises(AssertionError, match="right for the widths listed in the check but not"):
+        checks.naive_counts(lambda *widths: table.get(widths, (1, 1)))
+
+
+def build_and_count(*widths):
+    """Shortcut: build the course's block and count it."""
+    module = blocks.NaiveInception(*widths)
+    return module.out_ch, sum(p.numel() for p in module.parameters())
+
+
+def convs_and_count(in_ch, ch1x1, ch3x3, ch5x5):
+    """Shortcut: build the three convs with torch and count their parameters."""
+    convs = [nn.Conv2d(in_ch, c, k) for c, k in ((ch1x1, 1), (ch3x3, 3), (ch5x5, 5))]
+    return ch1x1 + ch3x3 + ch5x5 + in_ch, sum(p.numel() for c in convs for p in c.parameters())
+
+
+def with_the_profiler(in_ch, ch1x1, ch3x3, ch5x5):
+    """Shortcut: the course's counter on a module built some other way."""
+    from inception_lab.profile import count_params  # a name bound before the call: still caught
+
+    return ch1x1 + ch3x3 + ch5x5 + in_ch, count_params(nn.Identity())
+
+
+@pytest.mark.parametrize(
+    ("count_naive", "called"),
+    [
+        (build_and_count, r"blocks.NaiveInception\(...\)"),
+        (convs_and_count, r"nn.Conv2d\(...\)"),
+        (with_the_profiler, "profile.count_params"),
+    ],
+)
+def test_naive_counts_rejects_counting_built_layers(count_naive, called):
+    with pytest.raises(LibraryShortcut, match="write the counts yourself; do not call " + called):
+        checks.naive_counts(count_naive)
+    assert nn.Conv2d(2, 3, 1).weight.shape == (3, 2, 1, 1)  # restored afterwards
+    assert profile.count_params(nn.Conv2d(2, 3, 1)) == 9
+
+
+def test_no_solution_is_importable():
+    """The package the learner has exposes the checks only: no reference solution by name."""
+    public = {n for n in dir(lesson01) if not n.startswith("_")}
+    defined = {
+        n
+        for n in public
+        if inspect.isfunction(getattr(lesson01, n))
+        and getattr(lesson01, n).__module__ == lesson01.__name__
+    }
+    assert defined == set(lesson01.__all__) == {"naive_forward", "naive_counts"}
+    assert not [
+        n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
+    ]
 
 
 def test_naive_forward_lets_the_student_stub_through():

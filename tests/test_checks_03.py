@@ -1,11 +1,16 @@
 """Lesson 03 checks: a right answer passes, each typical wrong answer gets its hint."""
 
+import inspect
+import re
+import sys
+
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from inception_lab import blocks, checks
+from inception_lab import blocks, checks, models, profile, train
+from inception_lab.checks import LibraryShortcut, lesson03
 
 
 def right_loss(outputs, labels, aux_weight=0.3):
@@ -21,8 +26,24 @@ def ce(outputs, labels):
     return [F.cross_entropy(o, labels) for o in outputs]
 
 
+# --------------------------------------------------------------------------- the paper's aux head
+# GoogLeNet paper (Szegedy et al. 2014), section 5: 5x5 average pool with stride 3, 1x1 conv with
+# 128 filters + ReLU, FC with 1024 units + ReLU, dropout 0.7, linear softmax classifier.
+def paper_head(in_ch, pool=None, conv_ch=128, hidden=1024, p=0.7, conv=None):
+    return nn.Sequential(
+        pool if pool is not None else nn.AvgPool2d(5, stride=3),
+        conv if conv is not None else nn.Conv2d(in_ch, conv_ch, 1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(conv_ch * 16, hidden),
+        nn.ReLU(),
+        nn.Dropout(p),
+        nn.Linear(hidden, 1000),
+    )
+
+
 def heads():
-    return blocks.AuxClassifier(512, 1000), blocks.AuxClassifier(528, 1000)
+    return paper_head(512), paper_head(528)
 
 
 def test_auxiliary_training_accepts_the_solution(capsys):
@@ -70,10 +91,14 @@ def test_auxiliary_training_hints_at_a_wrong_loss(loss_fn, hint):
 @pytest.mark.parametrize(
     ("aux_4a", "aux_4d", "hint"),
     [
-        ("head", blocks.AuxClassifier(528, 1000), "should be a module"),
-        (blocks.AuxClassifier(480, 1000), blocks.AuxClassifier(528, 1000), "aux_4a failed"),
-        (blocks.AuxClassifier(512, 1000), blocks.AuxClassifier(512, 1000), "aux_4d failed"),
-        (blocks.AuxClassifier(512, 10), blocks.AuxClassifier(528, 1000), r"\(N, 1000\)"),
+        ("head", paper_head(528), "should be a module"),
+        (paper_head(480), paper_head(528), "aux_4a failed"),
+        (paper_head(512), paper_head(512), "aux_4d failed"),
+        (
+            nn.Sequential(*paper_head(512)[:-1], nn.Linear(1024, 10)),
+            paper_head(528),
+            r"\(N, 1000\)",
+        ),
     ],
 )
 def test_auxiliary_training_hints_at_wrong_heads(aux_4a, aux_4d, hint):
@@ -82,57 +107,147 @@ def test_auxiliary_training_hints_at_wrong_heads(aux_4a, aux_4d, hint):
 
 
 def right_fc(c, h, w, k):
-    return c * h * w * k + k
+    """One weight per (input number, class) plus a bias per class; each weight used once."""
+    return c * h * w * k + k, c * h * w * k
 
 
-def right_gap(c, k):
-    return c * k + k
+def right_gap(c, h, w, k):
+    """Pooling has no parameters and no multiply-adds; the Linear reads c numbers."""
+    return c * k + k, c * k
 
 
-def test_head_params_accepts_the_solution(capsys):
-    checks.head_params(right_fc, right_gap)
-    assert "Correct" in capsys.readouterr().out
-    # The numbers the lesson prints, from the formulas the check compares with nn.Linear.
-    assert right_fc(1024, 7, 7, 1000) == 50_177_000
-    assert right_gap(1024, 1000) == 1_025_000
+def test_head_costs_accepts_the_solution(capsys):
+    checks.head_costs(right_fc, right_gap)
+    out = capsys.readouterr().out
+    assert "Correct" in out
+    # The numbers the lesson prints, from the formulas the check compares with real heads.
+    assert right_fc(1024, 7, 7, 1000) == (50_177_000, 50_176_000)
+    assert right_gap(1024, 7, 7, 1000) == (1_025_000, 1_024_000)
+    assert "50,177,000 parameters and 50,176,000 MACs" in out and "49x and 49x fewer" in out
+
+
+def fc_with(params=None, macs=None):
+    def fc(c, h, w, k):
+        right = right_fc(c, h, w, k)
+        return (params(c, h, w, k) if params else right[0], macs(c, h, w, k) if macs else right[1])
+
+    return fc
+
+
+def gap_with(params=None, macs=None):
+    def gap(c, h, w, k):
+        right = right_gap(c, h, w, k)
+        return (params(c, h, w, k) if params else right[0], macs(c, h, w, k) if macs else right[1])
+
+    return gap
 
 
 @pytest.mark.parametrize(
     ("fc", "gap", "hint"),
     [
-        (lambda c, h, w, k: float(right_fc(c, h, w, k)), right_gap, "return an int"),
-        (lambda c, h, w, k: c * h * w * k, right_gap, "but not the biases: a Linear"),
-        (lambda c, h, w, k: c * k + k, right_gap, "every position"),
-        (lambda c, h, w, k: c * h * w * k + c, right_gap, "after flattening the map"),
-        (right_fc, lambda c, k: c * k, "but not the biases of the Linear"),
-        (right_fc, lambda c, k: right_fc(c, 7, 7, k), "no longer depends on the grid size"),
-        (right_fc, lambda c, k: 0, "pooling itself has no parameters"),
+        (fc_with(params=lambda c, h, w, k: float(c * h * w * k + k)), right_gap, "two ints"),
+        (lambda c, h, w, k: c * h * w * k + k, right_gap, "should return two numbers"),
+        (fc_with(params=lambda c, h, w, k: c * h * w * k), right_gap, "not the biases: a Linear"),
+        (fc_with(params=lambda c, h, w, k: c * k + k), right_gap, "every position"),
+        (fc_with(params=lambda c, h, w, k: c * h * w * k + c), right_gap, "after flattening"),
+        (fc_with(macs=lambda c, h, w, k: c * h * w * k + k), right_gap, "a bias is added"),
+        (fc_with(macs=lambda c, h, w, k: c * h * w), right_gap, "every weight of the FC layer"),
+        (right_fc, gap_with(params=lambda c, h, w, k: c * k), "not the biases of the Linear"),
+        (
+            right_fc,
+            gap_with(params=lambda c, h, w, k: right_fc(c, h, w, k)[0]),
+            "no longer depends on the grid size",
+        ),
+        (right_fc, gap_with(params=lambda c, h, w, k: 0), "pooling itself has no parameters"),
+        (
+            right_fc,
+            gap_with(macs=lambda c, h, w, k: c * h * w + c * k),
+            "averaging only adds",
+        ),
+        (right_fc, gap_with(macs=lambda c, h, w, k: c * h * w * k), "runs once per image"),
+        # the non-square map: a formula that uses the height twice
+        (
+            fc_with(
+                params=lambda c, h, w, k: c * h * h * k + k, macs=lambda c, h, w, k: c * h * h * k
+            ),
+            right_gap,
+            r"for a 96 x 3 x 5 map",
+        ),
     ],
 )
-def test_head_params_hints_at_wrong_counts(fc, gap, hint):
+def test_head_costs_hints_at_wrong_counts(fc, gap, hint):
     with pytest.raises(AssertionError, match=hint):
-        checks.head_params(fc, gap)
+        checks.head_costs(fc, gap)
+
+
+def test_head_costs_rejects_typed_literals():
+    """Shortcut: GoogLeNet's numbers typed in."""
+    with pytest.raises(AssertionError, match=r"same numbers .* as for GoogLeNet's 7x7x1024 map"):
+        checks.head_costs(lambda *a: (50_177_000, 50_176_000), lambda *a: (1_025_000, 1_024_000))
+
+
+def test_head_costs_rejects_answers_looked_up_for_the_listed_maps():
+    """Shortcut: a table of the answers for the maps the check's source lists."""
+    from inception_lab.checks.lesson03 import _HEAD_CASES
+
+    fc_table = {case: right_fc(*case) for case in _HEAD_CASES}
+    gap_table = {case: right_gap(*case) for case in _HEAD_CASES}
+    with pytest.raises(AssertionError, match="right for the maps listed in the check but not"):
+        checks.head_costs(
+            lambda *case: fc_table.get(case, (1, 1)), lambda *case: gap_table.get(case, (1, 1))
+        )
+
+
+def linear_counted(c, h, w, k):
+    """Shortcut (issue 24): count a real nn.Linear."""
+    layer = nn.Linear(c * h * w, k)
+    n = sum(p.numel() for p in layer.parameters())
+    return n, n - k
+
+
+PREBUILT = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))  # built before the check runs
+
+
+def profiled(c, h, w, k):
+    """Shortcut: the course's counter, on any head at hand."""
+    return profile.count_params(PREBUILT) * 0 + c * h * w * k + k, profile.count_macs(
+        PREBUILT, (1, 4, 4)
+    )
+
+
+def parameters_counted(c, h, w, k):
+    """Shortcut: counting the parameters of a layer built earlier, rescaled."""
+    return sum(p.numel() for p in PREBUILT.parameters()) * 0 + c * h * w * k + k, c * h * w * k
+
+
+def flop_counted(c, h, w, k):
+    """Shortcut: PyTorch's counter on a functional linear layer (meta tensors)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, weight = torch.empty(1, c * h * w, device="meta"), torch.empty(k, c * h * w, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        F.linear(x, weight)
+    return c * h * w * k + k, counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize(
+    ("fc", "called"),
+    [
+        (linear_counted, r"nn.Linear\(...\)"),
+        (profiled, "profile.count_params"),
+        (parameters_counted, "nn.Module.parameters"),
+        (flop_counted, "FlopCounterMode.__enter__"),
+    ],
+)
+def test_head_costs_rejects_counting_built_layers(fc, called):
+    with pytest.raises(LibraryShortcut, match="write the count yourself; do not call " + called):
+        checks.head_costs(fc, right_gap)
+    assert sum(p.numel() for p in nn.Linear(4, 2).parameters()) == 10  # restored afterwards
 
 
 def test_a_non_module_head_is_reported_not_crashed():
     with pytest.raises(AssertionError, match="should be a module"):
         checks.auxiliary_training(nn.Linear(2, 2).weight, None, right_loss)
-
-
-# --------------------------------------------------------------------------- the paper's aux head
-# GoogLeNet paper (Szegedy et al. 2014), section 5: 5x5 average pool with stride 3, 1x1 conv with
-# 128 filters + ReLU, FC with 1024 units + ReLU, dropout 0.7, linear softmax classifier.
-def paper_head(in_ch, pool=None, conv_ch=128, hidden=1024, p=0.7, conv=None):
-    return nn.Sequential(
-        pool if pool is not None else nn.AvgPool2d(5, stride=3),
-        conv if conv is not None else nn.Conv2d(in_ch, conv_ch, 1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(conv_ch * 16, hidden),
-        nn.ReLU(),
-        nn.Dropout(p),
-        nn.Linear(hidden, 1000),
-    )
 
 
 def test_auxiliary_training_accepts_a_hand_built_paper_head(capsys):
@@ -197,3 +312,96 @@ def test_auxiliary_training_lets_the_student_stub_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         checks.auxiliary_training(*heads(), stub)
+
+
+def test_auxiliary_training_rejects_the_course_heads_and_loss():
+    """Shortcut (issue 24): the heads of the GoogLeNet built two cells earlier and the course's
+    own training loss, nothing written."""
+    with_aux = models.googlenet(variant="paper", aux_logits=True)
+    with pytest.raises(AssertionError, match=r"Hint: aux_4a is .*the course's own head"):
+        checks.auxiliary_training(
+            with_aux.aux1,
+            with_aux.aux2,
+            lambda o, y, aux_weight=0.3: train.training_loss(o, y, aux_weight=aux_weight)[0],
+        )
+
+
+def test_auxiliary_training_rejects_a_head_wrapping_the_course_head():
+    class Wrapper(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            self.inner = blocks.AuxClassifier(in_ch, 1000)
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with pytest.raises(
+        AssertionError, match=r"holds\) the course's own head, blocks.AuxClassifier"
+    ):
+        checks.auxiliary_training(Wrapper(512), Wrapper(528), right_loss)
+
+
+def test_auxiliary_training_rejects_the_course_training_loss():
+    """Shortcut: train.training_loss, called through any name bound to it."""
+    from inception_lab.train.optim import training_loss
+
+    def via_engine(outputs, labels, aux_weight=0.3):
+        return training_loss(outputs, labels, aux_weight=aux_weight)[0]
+
+    with pytest.raises(LibraryShortcut, match="write the training loss yourself; do not call"):
+        checks.auxiliary_training(*heads(), via_engine)
+    outputs = (torch.randn(2, 5), torch.randn(2, 5))
+    labels = torch.tensor([0, 1])
+    assert torch.allclose(training_loss(outputs, labels)[0], right_loss(outputs, labels))
+
+
+def test_auxiliary_training_holds_no_expected_loss_on_the_stack():
+    """Shortcut: find the check's per-head cross-entropies by walking up the stack."""
+
+    def thief(outputs, labels, aux_weight=0.3):
+        frame, found = sys._getframe(1), []
+        while frame is not None:
+            for value in frame.f_locals.values():
+                if (
+                    isinstance(value, list)
+                    and len(value) == 3
+                    and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in value)
+                ):
+                    found.append(value)
+            frame = frame.f_back
+        assert not found, "the reference losses are on the stack"
+        logits = outputs[0] if isinstance(outputs, tuple) else outputs
+        return logits.sum() * 0
+
+    with pytest.raises(AssertionError, match="Hint: each head's loss is the cross-entropy"):
+        checks.auxiliary_training(*heads(), thief)
+
+
+def test_auxiliary_training_checks_a_batch_drawn_at_random():
+    """Shortcut: the right loss for the check's fixed batch only (looked up)."""
+    from inception_lab.checks.lesson03 import _head_outputs
+
+    _, fixed_labels = _head_outputs(3)
+
+    def fixed_only(outputs, labels, aux_weight=0.3):
+        if isinstance(outputs, tuple) and torch.equal(labels, fixed_labels):
+            return right_loss(outputs, labels)
+        return F.cross_entropy(outputs[0] if isinstance(outputs, tuple) else outputs, labels)
+
+    with pytest.raises(AssertionError, match="Hint: the auxiliary outputs are ignored"):
+        checks.auxiliary_training(*heads(), fixed_only)
+
+
+def test_no_solution_is_importable():
+    public = {n for n in dir(lesson03) if not n.startswith("_")}
+    defined = {
+        n
+        for n in public
+        if inspect.isfunction(getattr(lesson03, n))
+        and getattr(lesson03, n).__module__ == lesson03.__name__
+    }
+    assert defined == set(lesson03.__all__) == {"auxiliary_training", "head_costs"}
+    assert not [
+        n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
+    ]
+    assert not hasattr(lesson03, "AUX_WEIGHT")  # the loss's weight is the learner's to find

@@ -1,12 +1,17 @@
 """Lesson 04 checks: a right answer passes, each typical wrong answer gets its hint."""
 
+import inspect
+import re
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from inception_lab import blocks, checks
 from inception_lab.blocks import ConvBNAct
-from inception_lab.checks.lesson04 import _receptive_field
+from inception_lab.checks import LibraryShortcut, lesson04
+from inception_lab.checks.lesson04 import _window
 
 
 def right_pair(in_ch, out_ch):
@@ -76,97 +81,176 @@ def test_factorized_7x7_hints_at_a_wrong_pair(make_pair, hint):
         checks.factorized_7x7(make_pair)
 
 
-def test_receptive_field_probe_measures_windows():
-    # Independent of the probe's own logic: kernel sizes of stride-1 stacks add up (k1 + k2 - 1).
-    assert _receptive_field(right_pair(3, 4), 3) == (7, 7)
-    two_3x3 = nn.Sequential(ConvBNAct(3, 4, 3), ConvBNAct(4, 4, 3))
-    assert _receptive_field(two_3x3, 3) == (5, 5)
-    assert _receptive_field(ConvBNAct(3, 4, (1, 7)), 3) == (1, 7)
+class Parallel(nn.Module):
+    """Shortcut (issue 24): a (1, 7) and a (7, 1) conv of the same input, ADDED: it has the
+    right kernels, shape and weights, and a 7x7 extent, but sees a cross of 13 pixels."""
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.row, self.col = ConvBNAct(in_ch, out_ch, (1, 7)), ConvBNAct(in_ch, out_ch, (7, 1))
+
+    def forward(self, x):
+        return self.row(x) + self.col(x)
 
 
-IN, OUT = (2, 288, 35, 35), (2, 768, 17, 17)
+class ParallelConcat(Parallel):
+    """The same two convs side by side, concatenated (half the output channels each)."""
+
+    def __init__(self, in_ch, out_ch):
+        nn.Module.__init__(self)
+        half = max(out_ch // 2, 1)
+        self.row = ConvBNAct(in_ch, half, (1, 7))
+        self.col = ConvBNAct(in_ch, out_ch - half if out_ch > 1 else 1, (7, 1))
+
+    def forward(self, x):
+        out = torch.cat([self.row(x), self.col(x)], dim=1)
+        return out[
+            :, : self.row.out_ch + self.col.out_ch - (self.row.out_ch == self.col.out_ch == 1)
+        ]
 
 
-def v3_reduction(padding=0, widths=(384, 96)):
-    return blocks.GridReduction(
-        288,
-        {"branch3x3": [(widths[0], 3)], "branch3x3dbl": [(64, 1), (96, 3), (widths[1], 3)]},
-        padding=padding,
-    )
+class Shifted(nn.Module):
+    """A pair in series whose 1x7 conv pads one side only: the window is 7x7 and complete, but
+    not centred on the output pixel (an odd offset)."""
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.row = ConvBNAct(in_ch, out_ch, (1, 7), padding=(0, 6))
+        self.col = ConvBNAct(out_ch, out_ch, (7, 1))
+
+    def forward(self, x):
+        return self.col(self.row(x)[..., : x.shape[-1]])
+
+
+class HiddenFull(nn.Module):
+    """The two ConvBNAct declared (so the module looks right), a functional 7x7 conv run."""
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.row, self.col = ConvBNAct(in_ch, out_ch, (1, 7)), ConvBNAct(out_ch, out_ch, (7, 1))
+        self.full = nn.Parameter(torch.randn(out_ch, in_ch, 7, 7) * 0.1)
+
+    def forward(self, x):
+        return torch.relu(F.conv2d(x, self.full, padding=3))
+
+
+class OneConvRun(nn.Module):
+    """Both convs declared, only the 1x7 one run: the right layers, a 1x7 window."""
+
+    def __init__(self, in_ch, out_ch):
+        super().__init__()
+        self.row, self.col = ConvBNAct(in_ch, out_ch, (1, 7)), ConvBNAct(out_ch, out_ch, (7, 1))
+
+    def forward(self, x):
+        return self.row(x)
+
+
+@pytest.mark.parametrize(
+    ("make_pair", "hint"),
+    [
+        (Parallel, r"output pixel \(10, 10\) sees a cross of 13 pixels.*in series"),
+        (ParallelConcat, "sees a cross of 13 pixels"),
+        (Shifted, r"exactly the 7x7 window centred on it.*columns 4..10"),
+        (HiddenFull, r"runs convolutions with kernels \[\(7, 7\)\]"),
+        (OneConvRun, r"runs convolutions with kernels \[\(1, 7\)\]"),
+        (
+            lambda i, o: blocks.Mixed(i, {"pair": [(o, (1, 7)), (o, (7, 1))]}),
+            r"do not call blocks.MultiBranch\(...\)",
+        ),
+    ],
+)
+def test_factorized_7x7_rejects_pairs_that_do_not_see_the_window(make_pair, hint, capsys):
+    with pytest.raises(AssertionError, match="Hint: .*" + hint):
+        checks.factorized_7x7(make_pair)
+    assert "Correct" not in capsys.readouterr().out
+
+
+def test_factorized_7x7_course_block_is_restored():
+    with pytest.raises(LibraryShortcut):
+        checks.factorized_7x7(lambda i, o: blocks.Mixed(i, {"pair": [(o, (1, 7)), (o, (7, 1))]}))
+    block = blocks.Mixed(3, {"pair": [(2, (1, 7)), (2, (7, 1))]})
+    assert block(torch.randn(1, 3, 9, 9)).shape == (1, 2, 9, 9)
+
+
+def window_size(module, in_ch, pos=(10, 10)):
+    return int(_window(module, in_ch, 21, pos).sum())
+
+
+def test_window_probe_measures_windows():
+    # Independent of the probe's own logic: stride-1 stacks of k1 and k2 see k1 + k2 - 1.
+    assert window_size(right_pair(3, 4), 3) == 49
+    assert window_size(nn.Sequential(ConvBNAct(3, 4, 3), ConvBNAct(4, 4, 3)), 3) == 25
+    assert window_size(ConvBNAct(3, 4, (1, 7)), 3) == 7
+    assert window_size(Parallel(3, 4), 3) == 13
+    # near a corner, "same" padding clips the window to rows 0..5 (6) and columns 14..20 (7)
+    assert window_size(right_pair(3, 4), 3, pos=(2, 17)) == 6 * 7
+    seen = _window(Shifted(3, 4), 3, 21, (10, 10))
+    shifted = torch.zeros(21, 21, dtype=torch.bool)
+    shifted[7:14, 4:11] = True  # padding (0, 6) then cropping: columns 4..10 for column 10
+    assert torch.equal(seen, shifted)
+
+
+# --------------------------------------------------------------------------- exercise 2
+IN, MIN_OUT, BUDGET = (2, 64, 16, 16), 128, 2_000_000
+
+
+def grid(block, in_shape=IN, min_out_ch=MIN_OUT, budget_macs=BUDGET):
+    return checks.grid_reduction(block, in_shape, min_out_ch, budget_macs)
+
+
+class GridReduce(nn.Module):
+    """The solution: a 1x1 reduction then a 3x3/2 conv, side by side with a 3x3/2 max pool."""
+
+    def __init__(self, in_ch=64, red=32, out=64, padding=1, stride_kernel=3):
+        super().__init__()
+        conv_padding = padding if stride_kernel == 3 else 0
+        self.branch = nn.Sequential(
+            ConvBNAct(in_ch, red, 1),
+            ConvBNAct(red, out, stride_kernel, stride=2, padding=conv_padding),
+        )
+        self.pool = nn.MaxPool2d(3, stride=2, padding=padding)
+
+    def forward(self, x):
+        return torch.cat([self.branch(x), self.pool(x)], dim=1)
+
+
+def hand_macs(in_ch=64, red=32, out=64, size=16):
+    """1x1 conv on the full grid, 3x3/2 conv on the half grid; the pool costs no MACs."""
+    return in_ch * red * size * size + red * out * 9 * (size // 2) ** 2
 
 
 def test_grid_reduction_accepts_the_solution(capsys):
-    checks.grid_reduction(v3_reduction(), IN, OUT)
-    assert "Correct" in capsys.readouterr().out
-    checks.grid_reduction(
-        blocks.GridReduction(64, {"b": [(32, 3)]}, padding=1), (1, 64, 32, 32), (1, 96, 16, 16)
-    )
+    assert hand_macs() == 1_703_936 <= BUDGET
+    grid(GridReduce())
+    out = capsys.readouterr().out
+    assert "Correct" in out and "(2, 128, 8, 8) for 1,703,936 MACs" in out
+
+
+def test_grid_reduction_accepts_a_v3_like_block_with_two_conv_branches(capsys):
+    class TwoBranches(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Sequential(ConvBNAct(64, 16, 1), ConvBNAct(16, 48, 3, stride=2, padding=1))
+            self.b = nn.Sequential(
+                ConvBNAct(64, 8, 1), ConvBNAct(8, 16, 3), ConvBNAct(16, 16, 3, stride=2, padding=1)
+            )
+            self.pool = nn.AvgPool2d(3, stride=2, padding=1)
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x), self.pool(x)], dim=1)
+
+    grid(TwoBranches())
+    assert "2 stride-2 conv(s)" in capsys.readouterr().out
 
 
 class PoolThenConv(nn.Module):
     def __init__(self):
         super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.conv = ConvBNAct(288, 768, 1)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv = ConvBNAct(64, 128, 1)
 
     def forward(self, x):
         return self.conv(self.pool(x))
-
-
-@pytest.mark.parametrize(
-    ("block", "hint"),
-    [
-        (None, "should be a module"),
-        (blocks.GridReduction(192, {"b": [(576, 3)]}), "its in_ch must be 288"),
-        (v3_reduction(padding=1), "from 35x35 to 17x17"),
-        (v3_reduction(widths=(384, 64)), "outputs 736 channels, 768 were asked for"),
-        (PoolThenConv(), "reach the output as it is"),
-    ],
-)
-def test_grid_reduction_hints_at_a_wrong_block(block, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.grid_reduction(block, IN, OUT)
-
-
-# Blocks that the issue found accepted: every one holds a stride-2 pool and a stride-2 conv
-# and maps (2, 288, 35, 35) to (2, 768, 17, 17), but does not reduce the grid in parallel.
-class UnusedPool(nn.Module):
-    """Declares the pool of v3's Figure 10 but never calls it: three conv branches only."""
-
-    def __init__(self):
-        super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.a = ConvBNAct(288, 384, 3, stride=2, padding=0)
-        self.b = ConvBNAct(288, 384, 3, stride=2, padding=0)
-
-    def forward(self, x):
-        return torch.cat([self.a(x), self.b(x)], dim=1)
-
-
-class PoolThenStridedConv(nn.Module):
-    """A (stride-1) pool, then a stride-2 conv, in series; the stride-2 pool is never called."""
-
-    def __init__(self):
-        super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.smooth = nn.MaxPool2d(3, stride=1, padding=1)
-        self.conv = ConvBNAct(288, 768, 3, stride=2, padding=0)
-
-    def forward(self, x):
-        return self.conv(self.smooth(x))
-
-
-class PooledConvBranch(nn.Module):
-    """Pool on the input and concatenated, but the conv branch convolves the POOLED map."""
-
-    def __init__(self):
-        super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.conv = ConvBNAct(288, 480, 3, stride=2, padding=1)
-
-    def forward(self, x):
-        pooled = self.pool(x)  # 17x17
-        return torch.cat([self.conv(nn.functional.pad(pooled, (0, 16, 0, 16))), pooled], dim=1)
 
 
 class ConvThenPool(nn.Module):
@@ -174,55 +258,129 @@ class ConvThenPool(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.conv = ConvBNAct(288, 768, 3)
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.strided = ConvBNAct(288, 768, 3, stride=2)  # declared, never called
+        self.conv = ConvBNAct(64, 128, 3)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.strided = ConvBNAct(64, 128, 3, stride=2)  # declared, never called
 
     def forward(self, x):
         return self.pool(self.conv(x))
 
 
-class PoolThenConvConcat(nn.Module):
-    """The pooled map concatenated with a (stride-1) conv of the pooled map: a module after a
-    pool, in series, not a reduction side by side."""
+class UnusedPool(nn.Module):
+    """Declares the pool of v3's Figure 10 but never calls it: two conv branches only."""
 
     def __init__(self):
         super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.conv = ConvBNAct(288, 480, 3)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.a = ConvBNAct(64, 64, 3, stride=2, padding=1)
+        self.b = ConvBNAct(64, 64, 3, stride=2, padding=1)
 
     def forward(self, x):
-        pooled = self.pool(x)
-        return torch.cat([self.conv(pooled), pooled], dim=1)
+        return torch.cat([self.a(x), self.b(x)], dim=1)
 
 
-class StridedPoolThenStridedConv(nn.Module):
-    """The stride-2 pool, then a stride-2 conv on its output, in series (padded to 17x17)."""
+class PooledConvBranch(nn.Module):
+    """Pool on the input and concatenated, but the conv branch convolves the POOLED map."""
 
     def __init__(self):
         super().__init__()
-        self.pool = nn.MaxPool2d(3, stride=2)
-        self.conv = ConvBNAct(288, 768, 3, stride=2, padding=9)
+        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.conv = ConvBNAct(64, 64, 3, stride=2, padding=1)
 
     def forward(self, x):
-        return self.conv(self.pool(x))
+        pooled = self.pool(x)  # 8x8
+        return torch.cat([self.conv(F.pad(pooled, (0, 8, 0, 8))), pooled], dim=1)
+
+
+class Variant(GridReduce):
+    """GridReduce with a planted change in forward."""
+
+    def __init__(self, forward, **kwargs):
+        super().__init__(**kwargs)
+        self._forward = forward
+
+    def forward(self, x):
+        return self._forward(self, x)
 
 
 @pytest.mark.parametrize(
     ("block", "hint"),
     [
+        (None, "should be a module"),
+        (GridReduce(in_ch=32), "the block failed on an input of shape"),
+        (GridReduce(padding=0), "from 16x16 to 8x8, it became 7x7"),
+        (
+            Variant(lambda m, x: torch.cat([m.branch(x), m.pool(x)], 1)[..., :8, :8]),
+            "on a 24x16 input the grid should become 12x8",
+        ),
+        (GridReduce(out=16), "outputs 80 channels; at least 128 were asked for"),
+        (Variant(lambda m, x: m.pool(x) * 1.0 + 0 * m.branch(x).sum()), "must be wider than"),
+        (GridReduce(red=64, out=64), "over the budget of 2,000,000"),  # 2,359,296 + 1x1
+        (PoolThenConv(), "reach the output as it is"),
+        (ConvThenPool(), "run on the block's own 16x16 input"),
         (UnusedPool(), "never runs a stride-2 pool"),
-        (PoolThenStridedConv(), "never runs a stride-2 pool"),
         (PooledConvBranch(), "halve the grid themselves"),
-        (ConvThenPool(), "run on the block's own 35x35 input"),
-        (PoolThenConvConcat(), "halve the grid themselves"),
-        (StridedPoolThenStridedConv(), "reach the output as it is"),
+        # a 1x1 stride-2 conv: cheap, and it skips three pixels out of four
+        (GridReduce(stride_kernel=1), "reads only a quarter"),
     ],
 )
-def test_grid_reduction_rejects_blocks_that_do_not_reduce_in_parallel(block, hint, capsys):
+def test_grid_reduction_hints_at_a_wrong_block(block, hint, capsys):
     with pytest.raises(AssertionError, match="Hint: .*" + hint):
-        checks.grid_reduction(block, IN, OUT)
-    assert "in parallel" not in capsys.readouterr().out
+        grid(block)
+    assert "Correct" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("forward", "hint"),
+    [
+        # shortcuts that inflate the width without computing it
+        (lambda m, x: torch.cat([m.branch(x), m.pool(x), m.pool(x)], 1), "are identical"),
+        (
+            lambda m, x: torch.cat([m.branch(x), m.branch(x), m.pool(x)], 1),
+            "are identical.*concatenated twice",
+        ),
+        (
+            lambda m, x: torch.cat([0 * m.branch(x), m.pool(x)], 1),
+            "are identical",  # zeroed channels
+        ),
+        (
+            lambda m, x: torch.cat([m.branch(x).detach(), m.pool(x)], 1),
+            "never reaches the block's output",
+        ),
+    ],
+)
+def test_grid_reduction_rejects_width_that_carries_nothing(forward, hint):
+    with pytest.raises(AssertionError, match="Hint: .*" + hint):
+        grid(Variant(forward))
+
+
+def test_grid_reduction_rejects_the_course_block():
+    """Shortcut: the course's blocks.GridReduction, or a module wrapping it."""
+    course = blocks.GridReduction(64, {"b": [(16, 1), (64, 3)]}, padding=1)
+    with pytest.raises(AssertionError, match=r"holds the course's blocks.GridReduction"):
+        grid(course)
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = blocks.GridReduction(64, {"b": [(16, 1), (64, 3)]}, padding=1)
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with pytest.raises(AssertionError, match=r"holds the course's blocks.GridReduction"):
+        grid(Wrapper())
+
+
+def test_grid_reduction_rejects_running_the_course_block_built_inside_forward():
+    """Shortcut: a module of its own that builds and runs blocks.GridReduction in forward."""
+
+    class Sneaky(GridReduce):
+        def forward(self, x):
+            return blocks.GridReduction(64, {"b": [(64, 3)]}, padding=1)(x)
+
+    with pytest.raises(LibraryShortcut, match=r"do not call blocks.MultiBranch\(...\)"):
+        grid(Sneaky())
 
 
 def test_grid_reduction_lets_the_student_stub_through():
@@ -231,4 +389,18 @@ def test_grid_reduction_lets_the_student_stub_through():
             raise NotImplementedError("Exercise 2: build reduction")
 
     with pytest.raises(NotImplementedError, match="Exercise 2"):
-        checks.grid_reduction(Stub(), IN, OUT)
+        grid(Stub())
+
+
+def test_no_solution_is_importable():
+    public = {n for n in dir(lesson04) if not n.startswith("_")}
+    defined = {
+        n
+        for n in public
+        if inspect.isfunction(getattr(lesson04, n))
+        and getattr(lesson04, n).__module__ == lesson04.__name__
+    }
+    assert defined == set(lesson04.__all__) == {"factorized_7x7", "grid_reduction"}
+    assert not [
+        n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
+    ]

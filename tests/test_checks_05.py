@@ -1,11 +1,17 @@
 """The lesson 05 check (batch norm from scratch) passes a right answer and hints at wrong ones."""
 
+import inspect
 import re
+import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from inception_lab import checks
+from inception_lab.checks import LibraryShortcut, lesson05
+
+BN_SHORTCUT = "Hint: this exercise asks you to write batch norm yourself; do not call "
 
 
 def make_batch_norm(
@@ -109,7 +115,10 @@ def test_pytorchs_batch_norm_is_rejected():
             x, running_mean, running_var, weight, bias, training, momentum, eps
         )
 
-    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+    with pytest.raises(
+        AssertionError,
+        match="Hint: this exercise asks you to write batch norm yourself; do not call",
+    ):
         checks.batch_norm_forward(one_liner)
 
 
@@ -122,7 +131,10 @@ def test_a_batchnorm2d_module_is_rejected():
             bn.bias.copy_(bias)
         return bn(x)
 
-    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+    with pytest.raises(
+        AssertionError,
+        match="Hint: this exercise asks you to write batch norm yourself; do not call",
+    ):
         checks.batch_norm_forward(via_module)
 
 
@@ -150,8 +162,191 @@ def test_batch_norm_imported_by_name_before_the_check_is_rejected():
             x, running_mean, running_var, weight, bias, training, momentum, eps
         )
 
-    with pytest.raises(AssertionError, match="Hint: this exercise is to write batch norm"):
+    with pytest.raises(
+        AssertionError,
+        match="Hint: this exercise asks you to write batch norm yourself; do not call",
+    ):
         checks.batch_norm_forward(by_name)
+
+
+def per_channel(x):
+    """(N, C, H, W) -> (C, N*H*W): one row per channel, the rearrangement behind the
+    layer / instance / group norm shortcuts."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1)
+
+
+def update_running(x, running_mean, running_var, momentum):
+    with torch.no_grad():
+        running_mean.mul_(1 - momentum).add_(momentum * x.mean(dim=(0, 2, 3)))
+        running_var.mul_(1 - momentum).add_(momentum * x.var(dim=(0, 2, 3)))
+
+
+def rearranged(normalize):
+    """A batch_norm whose normalization is another library normalization on a rearranged
+    tensor (training mode), the running statistics updated by hand."""
+
+    def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        s = (1, -1, 1, 1)
+        if not training:
+            x_hat = (x - running_mean.view(s)) / (running_var.view(s) + eps).sqrt()
+            return weight.view(s) * x_hat + bias.view(s)
+        update_running(x, running_mean, running_var, momentum)
+        x_hat = normalize(x, eps)
+        return weight.view(s) * x_hat + bias.view(s)
+
+    return batch_norm
+
+
+def via_layer_norm(x, eps):
+    rows = F.layer_norm(per_channel(x), (per_channel(x).shape[1],), eps=eps)
+    return rows.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+
+
+def via_group_norm(x, eps):
+    one = per_channel(x)[None]  # (1, C, N*H*W): each channel one group
+    out = F.group_norm(one, x.shape[1], eps=eps)[0]
+    return out.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+
+
+def via_instance_norm(x, eps):
+    one = per_channel(x)[None, :, :, None]  # (1, C, N*H*W, 1): an instance of C channels
+    out = F.instance_norm(one, eps=eps)[0, :, :, 0]
+    return out.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+
+
+def via_aten(x, eps):
+    return torch.ops.aten.batch_norm(x, None, None, None, None, True, 0.0, eps, False)
+
+
+def via_aten_native(x, eps):
+    return torch.ops.aten.native_batch_norm(x, None, None, None, None, True, 0.0, eps)[0]
+
+
+def via_variable_functions(x, eps):
+    return torch._C._VariableFunctions.batch_norm(x, None, None, None, None, True, 0.0, eps, False)
+
+
+@pytest.mark.parametrize(
+    "normalize",
+    [
+        via_layer_norm,
+        via_group_norm,
+        via_instance_norm,
+        via_aten,
+        via_aten_native,
+        via_variable_functions,
+    ],
+)
+def test_library_normalizations_are_rejected_however_reached(normalize):
+    """Shortcuts: torch.ops.aten.batch_norm (issue 24), and layer / group / instance norm on
+    a rearranged tensor, which give the same numbers as batch norm."""
+    x = torch.randn(4, 3, 2, 5)
+    want = F.batch_norm(x, None, None, training=True, eps=1e-3)
+    assert torch.allclose(normalize(x, 1e-3), want, atol=1e-5)  # each is a real shortcut
+    with pytest.raises(LibraryShortcut, match=BN_SHORTCUT):
+        checks.batch_norm_forward(rearranged(normalize))
+    assert torch.allclose(normalize(x, 1e-3), want, atol=1e-5)  # and works again afterwards
+
+
+def test_batch_norm_holds_no_expected_output_on_the_stack():
+    """Shortcut: return the reference output (or module) found by walking up the stack."""
+
+    def thief(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        frame, found = sys._getframe(1), []
+        while frame is not None:
+            for value in frame.f_locals.values():
+                if isinstance(value, torch.nn.BatchNorm2d) or (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == x.shape
+                    and value is not x
+                    and not torch.equal(value, x)
+                ):
+                    found.append(value)
+            frame = frame.f_back
+        assert not found, "the reference is on the stack"
+        return x * 1.0
+
+    with pytest.raises(AssertionError, match=r"Hint: in training mode the output on a .* differs"):
+        checks.batch_norm_forward(thief)
+
+
+def test_batch_norm_rejects_the_right_mean_in_the_right_shape():
+    """Shortcut: each channel filled with beta, the mean of a batch-norm output."""
+
+    def means_only(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        make_batch_norm()(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        return bias.view(1, -1, 1, 1).expand_as(x).clone()
+
+    with pytest.raises(AssertionError, match="Hint: in training mode the output"):
+        checks.batch_norm_forward(means_only)
+
+
+def test_batch_norm_rejects_replacing_the_comparison():
+    """Shortcut: make the check's comparison always succeed."""
+
+    def cheat(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        lesson05.tensors_close = lambda *args, **kwargs: True
+        return x
+
+    original = lesson05.tensors_close
+    with pytest.raises(AssertionError, match=r"checks.lesson05.tensors_close was replaced"):
+        checks.batch_norm_forward(cheat)
+    assert lesson05.tensors_close is original
+
+
+def test_batch_norm_checks_one_image_with_a_constant_channel():
+    """Awkward cases: N = 1 (a squeeze() that drops the batch axis breaks), and a channel of
+    variance exactly 0 (only eps keeps its division finite)."""
+    right = make_batch_norm()
+
+    def squeeze_stats(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        if not training:
+            return right(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        flat = x.squeeze().flatten(2)  # (N, C, H*W)... but for one image the batch axis is gone
+        mean, var = flat.mean(dim=(0, 2)), flat.var(dim=(0, 2), unbiased=False)
+        s = (1, -1, 1, 1)
+        update_running(x, running_mean, running_var, momentum)
+        return weight.view(s) * (x - mean.view(s)) / (var.view(s) + eps).sqrt() + bias.view(s)
+
+    with pytest.raises(AssertionError, match=r"failed in training mode on one \(1, 4, 3, 5\)"):
+        checks.batch_norm_forward(squeeze_stats)
+
+    def eps_needed_only_for_zero_variance(
+        x, rm, rv, weight, bias, training, momentum=0.1, eps=1e-5
+    ):
+        s = (1, -1, 1, 1)
+        y = make_batch_norm()(x, rm, rv, weight, bias, training, momentum, eps)
+        var = x.var(dim=(0, 2, 3), unbiased=False)
+        return torch.where((var == 0).view(s), torch.zeros_like(y), y)  # forgets beta there
+
+    with pytest.raises(AssertionError, match="on one \\(1, 4, 3, 5\\) image with a constant"):
+        checks.batch_norm_forward(eps_needed_only_for_zero_variance)
+
+
+def test_batch_norm_checks_a_batch_drawn_at_random():
+    """Shortcut: the right answer only for the listed cases' shapes (looked up)."""
+    right = make_batch_norm()
+
+    def listed_only(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        y = right(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        return y if tuple(x.shape[1:]) in {(3, 5, 4), (4, 3, 5)} else y + 1
+
+    with pytest.raises(AssertionError, match="drawn at random"):
+        checks.batch_norm_forward(listed_only)
+
+
+def test_no_solution_is_importable():
+    public = {n for n in dir(lesson05) if not n.startswith("_")}
+    defined = {
+        n
+        for n in public
+        if inspect.isfunction(getattr(lesson05, n))
+        and getattr(lesson05, n).__module__ == lesson05.__name__
+    }
+    assert defined == set(lesson05.__all__) == {"batch_norm_forward", "fold_batch_norm"}
+    assert not [
+        n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
+    ]
 
 
 # --------------------------------------------------------------------------- exercise 2
@@ -263,7 +458,10 @@ def test_fold_with_an_unrelated_error_gets_the_generic_hint():
     ids=["fuse_conv_bn_eval", "fuse_conv_bn_weights"],
 )
 def test_fold_rejects_pytorchs_fusion_helpers(shortcut):
-    with pytest.raises(AssertionError, match="Hint: this exercise is to fold batch norm"):
+    with pytest.raises(
+        AssertionError,
+        match="Hint: this exercise asks you to write the folding yourself; do not call",
+    ):
         checks.fold_batch_norm(shortcut)
 
 
@@ -275,7 +473,10 @@ def test_fold_rejects_a_fusion_helper_imported_by_name_before_the_check():
             conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
         )
 
-    with pytest.raises(AssertionError, match="Hint: this exercise is to fold batch norm"):
+    with pytest.raises(
+        AssertionError,
+        match="Hint: this exercise asks you to write the folding yourself; do not call",
+    ):
         checks.fold_batch_norm(by_name)
 
 
@@ -302,3 +503,66 @@ def test_fold_student_stub_passes_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 2"):
         checks.fold_batch_norm(stub)
+
+
+def test_fold_rejects_probing_the_bn_layer():
+    """Shortcut: read BN's affine map off the layer by running it on 0 and 1."""
+
+    def probe(conv, bn):
+        zeros = torch.zeros(1, bn.num_features, 1, 1)
+        shift = bn(zeros).flatten()
+        scale = bn(zeros + 1).flatten() - shift
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
+        return conv.weight * scale.view(-1, 1, 1, 1), bias * scale + shift
+
+    with pytest.raises(
+        LibraryShortcut, match="write the folding yourself; do not call PyTorch's native_batch_norm"
+    ):
+        checks.fold_batch_norm(probe)
+
+
+def test_fold_rejects_quantization_fusion():
+    """Shortcut: torch.ao's fuse_modules, which folds through fuse_conv_bn_eval."""
+
+    def via_ao(conv, bn):
+        from torch.ao.quantization import fuse_modules
+
+        fused = fuse_modules(torch.nn.Sequential(conv, bn).eval(), [["0", "1"]])
+        return fused[0].weight, fused[0].bias
+
+    with pytest.raises(LibraryShortcut, match="write the folding yourself"):
+        checks.fold_batch_norm(via_ao)
+
+
+def test_fold_checks_a_conv_drawn_at_random():
+    """Shortcut: right only for the listed convs' shapes."""
+    right = make_fold()
+
+    from inception_lab.checks.lesson05 import _fold_cases
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(55)  # the check's private stream: its listed convs, as a learner finds
+        listed = [case.conv.weight.detach().clone() for case in _fold_cases()[:2]]
+
+    def listed_only(conv, bn):
+        weight, bias = right(conv, bn)
+        known = any(w.shape == conv.weight.shape and torch.equal(w, conv.weight) for w in listed)
+        return weight, bias if known else bias + 1
+
+    for _ in range(3):
+        with pytest.raises(
+            AssertionError, match=r"Hint: .*the folded weight is right but the bias"
+        ):
+            checks.fold_batch_norm(listed_only)
+
+
+def test_layer_norm_bound_by_name_before_the_check_is_caught():
+    """A name bound before the check runs the same function, whose code the check swaps."""
+    from torch.nn.functional import layer_norm
+
+    def by_name(x, eps):
+        rows = layer_norm(per_channel(x), (per_channel(x).shape[1],), eps=eps)
+        return rows.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(0, 1)
+
+    with pytest.raises(LibraryShortcut, match=BN_SHORTCUT + "torch.nn.functional.layer_norm"):
+        checks.batch_norm_forward(rearranged(by_name))

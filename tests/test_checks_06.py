@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from inception_lab import checks, metrics, viz
+from inception_lab import checks, metrics, train, viz
+from inception_lab.checks import lesson06
+from inception_lab.metrics import expected_calibration_error as _ece_bound_early
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -98,14 +100,29 @@ def test_calibration_error_correct_answer_passes(capsys):
     assert "Correct" in capsys.readouterr().out
 
 
-def test_calibration_error_accepts_viz_calibration_bins(capsys):
-    """The library's own calibration_bins gives the same ECE as the check's reference."""
-
-    def via_viz(probs, labels, n_bins=10):
-        return viz.calibration_bins(probs, labels, n_bins=n_bins)["ece"]
-
-    checks.calibration_error(via_viz)
-    assert "Correct" in capsys.readouterr().out
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        lambda p, y, n=10: metrics.expected_calibration_error(p, y, n),
+        lambda p, y, n=10: _ece_bound_early(p, y, n),
+        lambda p, y, n=10: metrics.calibration_bins(p, y, n_bins=n)["ece"],
+        lambda p, y, n=10: viz.calibration_bins(p, y, n_bins=n)["ece"],
+    ],
+    ids=[
+        "metrics.expected_calibration_error",
+        "expected_calibration_error imported before the check",
+        "metrics.calibration_bins",
+        "viz.calibration_bins",
+    ],
+)
+def test_calibration_error_rejects_the_course_ece(shortcut):
+    """The course's own ECE gives the right numbers; the exercise is to write it."""
+    with pytest.raises(
+        AssertionError, match=r"^Not yet. Hint: this exercise asks you to write the expected "
+    ) as info:
+        checks.calibration_error(shortcut)
+    assert "calibration" in str(info.value)
+    assert metrics.expected_calibration_error(torch.eye(2), torch.arange(2)) == 0.0  # restored
 
 
 def _unweighted(probs, labels, n_bins=10):
@@ -153,6 +170,45 @@ def test_smoothed_loss_rejects_the_library_one_liner(one_liner):
     """label_smoothing=eps gives the right numbers; the exercise is to build the targets."""
     with pytest.raises(AssertionError, match="Hint: this exercise is to smooth the targets"):
         checks.smoothed_loss(one_liner)
+
+
+def _aten_loss(z, y, e):
+    return torch.ops.aten.cross_entropy_loss(z, y, None, 1, -100, e)
+
+
+def _course_targets(z, y, e):
+    k = z.shape[1]
+    targets = torch.stack([metrics.smoothed_target(k, e, int(c)) for c in y]).to(z.dtype)
+    return -(targets * z.log_softmax(1)).sum(1).mean()
+
+
+@pytest.mark.parametrize(
+    "shortcut, hint",
+    [
+        (_aten_loss, "this exercise is to smooth the targets"),
+        (
+            lambda z, y, e: torch._C._nn.cross_entropy_loss(z, y, None, 1, -100, e),
+            "this exercise is to smooth the targets",
+        ),
+        (
+            lambda z, y, e: train.training_loss(z, y, label_smoothing=e)[0],
+            "this exercise asks you to write the label-smoothed loss",
+        ),
+        (_course_targets, "this exercise asks you to write the label-smoothed loss"),
+    ],
+    ids=[
+        "torch.ops.aten.cross_entropy_loss",
+        "torch._C._nn.cross_entropy_loss",
+        "train.training_loss(label_smoothing=eps)",
+        "metrics.smoothed_target",
+    ],
+)
+def test_smoothed_loss_rejects_other_routes_to_the_library_loss(shortcut, hint):
+    with pytest.raises(AssertionError, match="^Not yet. Hint: " + hint):
+        checks.smoothed_loss(shortcut)
+    # restored afterwards
+    z, y = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    assert torch.isclose(shortcut(z, y, 0.1), F.cross_entropy(z, y, label_smoothing=0.1))
 
 
 def test_smoothed_loss_accepts_plain_cross_entropy_plus_the_uniform_term(capsys):
@@ -244,3 +300,54 @@ def test_calibration_error_accepts_right_closed_bucketize(capsys):
     """torch.bucketize with right=False puts a value equal to an edge in the bin below: (lo, hi]."""
     checks.calibration_error(_bucketized(right=False))
     assert "Correct" in capsys.readouterr().out
+
+
+def test_calibration_error_random_case_has_edges_and_passes_right_answers(monkeypatch):
+    # the random case is drawn from unseen_seed(): fixed here, a right answer passes many draws,
+    # and each draw of a power-of-two bin count puts confidences on inner bin edges
+    for seed in range(25):
+        probs, _, n_bins, _ = lesson06._random_ece_case(seed)
+        assert torch.allclose(probs.sum(1), torch.ones(len(probs), dtype=probs.dtype))
+        confidence = probs.max(1).values
+        on_edge = (confidence * n_bins == (confidence * n_bins).round()) & (confidence < 1)
+        assert on_edge.any() or (confidence == 1).any()
+        monkeypatch.setattr(lesson06, "unseen_seed", lambda seed=seed: seed)
+        checks.calibration_error(ece)
+        checks.calibration_error(_bucketized(right=False))
+
+
+def test_calibration_error_random_case_catches_a_lookup_of_the_fixed_cases(monkeypatch):
+    # right on the check's fixed cases (their sizes known), 0 on anything else
+    known = {10, 8, 5, 2000}
+
+    def lookup(probs, labels, n_bins=10):
+        return ece(probs, labels, n_bins) if len(labels) in known else 0.0
+
+    monkeypatch.setattr(lesson06, "unseen_seed", lambda: 1)
+    with pytest.raises(AssertionError, match=r"Not yet. Hint:"):
+        checks.calibration_error(lookup)
+
+
+def test_calibration_error_random_edges_separate_left_closed_bins():
+    # a draw with 4, 8 or 16 bins puts confidences on inner edges: the floor binning (1.0
+    # clamped into the last bin) is wrong there, and the check's diagnosis names the edge rule
+    seeds = [s for s in range(200) if lesson06._random_ece_case(s)[2] in (4, 8, 16)]
+    assert seeds
+    for seed in seeds[:3]:
+        with pytest.raises(AssertionError, match="bin BELOW it"):
+            _random_case_only(_floor_binned, seed)
+
+
+def _close(a, b):
+    return abs(a - b) < 1e-9
+
+
+def _random_case_only(fn, seed):
+    """Run the check's loop on its random case alone (the fixed cases stop a wrong binning
+    earlier, so this is how a test reaches the random case)."""
+    probs, labels, n_bins, _ = lesson06._random_ece_case(seed)
+    value = fn(probs, labels, n_bins)
+    confidence, predicted = probs.max(dim=1)
+    expected = lesson06._ece_reference(confidence, predicted == labels, n_bins)
+    if not _close(value, expected):
+        lesson06._diagnose_ece(value, probs, labels, n_bins)

@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from inception_lab import checks, models, train
+from inception_lab import blocks, checks, models, train
 from inception_lab.checks.lesson07 import _residual_reference_block
 
 
@@ -79,6 +79,75 @@ def test_scaled_residual_wrong_answers_get_their_hint(mistake):
     func, hint = WRONG_FORWARDS[mistake]
     with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
         checks.scaled_residual_forward(func)
+
+
+def _course_block_forward(x, branches, project, scale):
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(
+        branches=dict(enumerate(branches)), project=project, scale=scale, in_ch=x.shape[1]
+    )
+    return blocks.InceptionResNetBlock.forward(fake, x)
+
+
+def _course_block_rebuilt(x, branches, project, scale):
+    block = blocks.InceptionResNetBlock(x.shape[1], {"b": [(4, 1)]}, scale=scale)
+    block.branches = torch.nn.ModuleDict({str(i): b for i, b in enumerate(branches)})
+    block.project = project
+    return block(x)
+
+
+def _multibranch_concat(x, branches, project, scale):
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(branches=dict(enumerate(branches)), in_ch=x.shape[1])
+    return torch.relu(x + scale * project(blocks.MultiBranch.forward(fake, x)))
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [_course_block_forward, _course_block_rebuilt, _multibranch_concat],
+    ids=[
+        "InceptionResNetBlock.forward on the given modules",
+        "an InceptionResNetBlock rebuilt",
+        "MultiBranch.forward for the concatenation",
+    ],
+)
+def test_scaled_residual_rejects_the_course_block(shortcut):
+    with pytest.raises(
+        AssertionError,
+        match=r"^Not yet. Hint: this exercise asks you to write "
+        r"the block's forward pass yourself; do not call blocks\.",
+    ):
+        checks.scaled_residual_forward(shortcut)
+    block = _residual_reference_block(0.3)  # restored afterwards
+    assert block(torch.zeros(1, 6, 3, 3)).shape == (1, 6, 3, 3)
+
+
+def test_scaled_residual_exercise_does_not_state_the_formula():
+    # the exercise asks for the idea: neither the learner's docstring nor the exercise line of
+    # the lesson (nor the lesson's text before the exercise) writes the formula out
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks/07_residual_scaling.ipynb").read_text())
+    text = [("".join(c["source"])) for c in nb["cells"]]
+    upto = next(i for i, t in enumerate(text) if "checks.scaled_residual_forward" in t)
+    before = "\n".join(text[: upto + 1])
+    for written in ("ReLU(x + scale", "relu(x + scale", "project(concat", "\\mathrm{ReLU}\\big(x"):
+        assert written not in before.split("### BEGIN SOLUTION")[0], written
+
+
+def test_scaled_residual_random_scale_catches_a_table_of_the_fixed_ones(monkeypatch):
+    # right for the three fixed scales only (a table typed from them)
+    from inception_lab.checks import lesson07
+
+    def table(x, b, p, s):
+        return torch.relu(x + {0.2: 0.2, 1.0: 1.0, 0.5: 0.5}.get(s, 0.3) * _project(x, b, p))
+
+    monkeypatch.setattr(lesson07, "unseen_seed", lambda: 0)
+    with pytest.raises(AssertionError, match="Hint:"):
+        checks.scaled_residual_forward(table)
 
 
 def test_scaled_residual_lets_the_student_stub_through():
@@ -187,9 +256,9 @@ def test_largest_stable_scale_rejects_a_typed_number(tiny_sweep):
     """The issue's shortcut: the number printed above the exercise, typed in."""
     batches, diverged = tiny_sweep
     best = _largest_stable(diverged)
-    with pytest.raises(AssertionError, match="Hint: .*pass your sweep function itself"):
+    with pytest.raises(AssertionError, match=r"Hint: .*pass your sweep function itself"):
         check(best, batches)
-    with pytest.raises(AssertionError, match="Hint: .*not one of them"):
+    with pytest.raises(AssertionError, match=r"Hint: .*not one of them"):
         check(lambda *args: best, batches)  # a "sweep" that returns the typed number
 
 
@@ -208,7 +277,7 @@ def test_largest_stable_scale_rejects_a_typed_limit(tiny_sweep):
     larger scale trains too."""
     batches, diverged = tiny_sweep
     best = _largest_stable(diverged)
-    with pytest.raises(AssertionError, match="Hint: .*not from a limit found before"):
+    with pytest.raises(AssertionError, match=r"Hint: .*not from a limit found before"):
         check(lambda c, *args: max(s for s in c if s <= best), batches)
 
 
@@ -219,20 +288,20 @@ def test_largest_stable_scale_rejects_a_sweep_over_other_batches(tiny_sweep):
     def sweep_ignoring_batches(candidates, model_kwargs, fit_kwargs, _batches, seed):
         return find_largest_stable(candidates, model_kwargs, fit_kwargs, batches, seed)
 
-    with pytest.raises(AssertionError, match="Hint: .*the batches your function is given"):
+    with pytest.raises(AssertionError, match=r"Hint: .*the batches your function is given"):
         check(sweep_ignoring_batches, batches)
 
 
 def test_largest_stable_scale_too_large_gets_a_hint(tiny_sweep):
     batches, diverged = tiny_sweep
     too_large = min(s for s in TINY_CANDIDATES if s > _largest_stable(diverged))
-    with pytest.raises(AssertionError, match="Hint: .*diverges: training raises"):
+    with pytest.raises(AssertionError, match=r"Hint: .*diverges: training raises"):
         check(lambda c, *args: too_large if too_large in c else max(c), batches)
 
 
 def test_largest_stable_scale_ascending_sweep_gets_a_hint(tiny_sweep):
     batches, _ = tiny_sweep
-    with pytest.raises(AssertionError, match="Hint: .*also trains without diverging"):
+    with pytest.raises(AssertionError, match=r"Hint: .*also trains without diverging"):
         check(find_smallest_stable, batches)
 
 

@@ -4,8 +4,10 @@ and answer typical mistakes with their hint."""
 import re
 
 import pytest
+import torch
+from torch.nn import functional as F
 
-from inception_lab import checks
+from inception_lab import checks, train
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -120,6 +122,10 @@ WRONG_LR = {
         "use the `base_batch` argument",
     ),
     "the pass message's rate": (lambda s, b, lr, b0, w: 0.4, "ramp up to the scaled rate"),
+    "never scales down: max(1, batch / base_batch)": (
+        lambda s, b, lr, b0, w: scaled_learning_rate(s, max(b, b0), lr, b0, w),
+        "a batch SMALLER than base_batch gets a smaller rate",
+    ),
     "divides by zero": (
         lambda s, b, lr, b0, w: lr + (lr * b / b0 - lr) * min(s / w, 1.0),
         "with warmup_steps=0 there is no warmup",
@@ -135,7 +141,7 @@ def test_scaled_lr_wrong_answers_get_their_hint(mistake):
 
 
 def test_scaled_lr_unknown_mistake_gets_the_general_hint():
-    with pytest.raises(AssertionError, match="Hint: .*interpolate linearly"):
+    with pytest.raises(AssertionError, match=r"Hint: .*interpolate linearly"):
         checks.scaled_lr(lambda s, b, lr, b0, w: 0.9 * scaled_learning_rate(s, b, lr, b0, w))
 
 
@@ -159,9 +165,199 @@ def test_student_stubs_pass_through():
         checks.scaled_lr(stub)
 
 
-@pytest.mark.parametrize("check", [checks.throughput, checks.scaled_lr])
+@pytest.mark.parametrize("check", [checks.throughput, checks.scaled_lr, checks.loss_scaling])
 def test_a_number_instead_of_the_function_gets_a_hint(check):
     """The numbers the lesson prints (320 images/s, a rate of 0.4) passed instead of a function."""
     for typed in (320.0, 0.4):
         with pytest.raises(AssertionError, match="Hint: pass your function itself"):
             check(typed)
+
+
+def test_scaled_lr_has_a_batch_below_the_base():
+    # the shortcut of the issue, `base_lr * max(1, batch / base_batch)`, is right on every case
+    # above the base: the cases must hold a batch below it, after warmup or without one
+    from inception_lab.checks.lesson08 import _LR_CASES
+
+    below = [c for c in _LR_CASES if c[1] < c[3] and c[0] >= c[4]]
+    assert below
+    assert any(scaled_learning_rate(*c) < c[2] for c in below)
+
+
+def test_scaled_lr_random_case_catches_a_table_of_the_fixed_cases(monkeypatch):
+    from inception_lab.checks import lesson08
+
+    table = {case[:5]: scaled_learning_rate(*case) for case in lesson08._LR_CASES}
+    monkeypatch.setattr(lesson08, "unseen_seed", lambda: 5)
+    with pytest.raises(AssertionError, match="Hint:"):
+        checks.scaled_lr(lambda *args: table.get(args, 0.1))
+
+
+def test_throughput_random_case_catches_a_table_of_the_fixed_cases(monkeypatch):
+    from inception_lab.checks import lesson08
+
+    def table(t, b, w, n):
+        known = any(list(times) == list(t) for times, *_ in lesson08._THROUGHPUT_CASES)
+        return images_per_second(t, b, w, n) if known else 320.0
+
+    monkeypatch.setattr(lesson08, "unseen_seed", lambda: 5)
+    with pytest.raises(AssertionError, match="Hint:"):
+        checks.throughput(table)
+
+
+def test_random_cases_pass_right_answers(monkeypatch):
+    from inception_lab.checks import lesson08
+
+    for seed in range(10):
+        monkeypatch.setattr(lesson08, "unseen_seed", lambda seed=seed: seed)
+        checks.scaled_lr(scaled_learning_rate)
+        checks.throughput(images_per_second)
+
+
+# --------------------------------------------------------------------------- exercise 2
+def mixed_precision_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(images.device.type, dtype=dtype):
+        loss = F.cross_entropy(model(images), labels)
+    (loss * scale).backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not all(torch.isfinite(g).all() for g in grads):
+        optimizer.zero_grad(set_to_none=True)
+        return scale / 2
+    for g in grads:
+        g.div_(scale)
+    optimizer.step()
+    return scale
+
+
+def test_loss_scaling_correct_answer_passes(capsys):
+    checks.loss_scaling(mixed_precision_step)
+    assert capsys.readouterr().out.startswith("Correct: autocast on, the loss scaled")
+
+
+def _not_finite(g):
+    return ~torch.isfinite(g)
+
+
+def _step(
+    autocast=True,
+    scale_loss=True,
+    unscale=True,
+    bad=_not_finite,
+    every=True,
+    zero_on_skip=True,
+    zero_first=True,
+    skip=True,
+    halve=True,
+    use_dtype=True,
+):
+    """The right step with one part changed (a typical mistake)."""
+
+    def step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+        if zero_first:
+            optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=dtype if use_dtype else torch.bfloat16, enabled=autocast):
+            loss = F.cross_entropy(model(images), labels)
+        (loss * scale if scale_loss else loss).backward()
+        params = list(model.parameters()) if every else list(model.parameters())[:1]
+        if any(bad(p.grad).any() for p in params):
+            if zero_on_skip:
+                optimizer.zero_grad(set_to_none=True)
+            if not skip:
+                optimizer.step()
+            return scale / 2 if halve else scale
+        if unscale:
+            for p in model.parameters():
+                p.grad /= scale
+        optimizer.step()
+        if not zero_first:
+            optimizer.zero_grad(set_to_none=True)
+        return scale
+
+    return step
+
+
+def _gradscaler_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+    scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+    optimizer.zero_grad()
+    with torch.autocast("cpu", dtype=dtype):
+        loss = F.cross_entropy(model(images), labels)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale()
+
+
+def _foreach_unscale_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+    # the ATen kernel GradScaler runs: unscales and looks for inf/NaN in one call
+    optimizer.zero_grad()
+    with torch.autocast("cpu", dtype=dtype):
+        loss = F.cross_entropy(model(images), labels)
+    (loss * scale).backward()
+    found = torch.zeros(1)
+    grads = [p.grad for p in model.parameters()]
+    torch._amp_foreach_non_finite_check_and_unscale_(grads, found, torch.tensor(1 / scale))
+    if found.item():
+        return scale / 2
+    optimizer.step()
+    return scale
+
+
+def _train_fit_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+    train.fit(model, ([(images, labels)], None), 1, amp="fp16", progress=False)
+    return scale
+
+
+WRONG_STEPS = {
+    "no autocast": (_step(autocast=False), "under torch.autocast"),
+    "autocast dtype fixed": (_step(use_dtype=False), "not in torch.float16"),
+    "loss not scaled": (_step(scale_loss=False), "multiply the loss by `scale` before backward"),
+    "gradients not unscaled": (_step(unscale=False), "divide every gradient by `scale`"),
+    "steps on an overflow": (_step(skip=False), "skip this step entirely"),
+    "isinf only": (_step(bad=torch.isinf), "one gradient was NaN"),
+    "first parameter only": (_step(every=False), "check EVERY parameter's gradient"),
+    "scale kept after a skip": (_step(halve=False), "halve the scale"),
+    "old gradients kept": (_step(zero_on_skip=False, zero_first=False), "Clear them"),
+}
+
+
+@pytest.mark.parametrize("mistake", WRONG_STEPS)
+def test_loss_scaling_wrong_steps_get_their_hint(mistake):
+    func, hint = WRONG_STEPS[mistake]
+    with pytest.raises(AssertionError, match="^Not yet. Hint: .*" + re.escape(hint)):
+        checks.loss_scaling(func)
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [_gradscaler_step, _foreach_unscale_step, _train_fit_step],
+    ids=[
+        "torch.amp.GradScaler",
+        "torch._amp_foreach_non_finite_check_and_unscale_",
+        "train.fit(amp='fp16')",
+    ],
+)
+def test_loss_scaling_rejects_library_loss_scaling(shortcut):
+    with pytest.raises(
+        AssertionError,
+        match=r"^Not yet. Hint: this exercise asks you to write the loss scaling yourself",
+    ):
+        checks.loss_scaling(shortcut)
+    assert torch.amp.GradScaler("cpu").get_scale() > 0  # restored afterwards
+
+
+def test_loss_scaling_stub_and_non_function():
+    def stub(*args):
+        raise NotImplementedError("Exercise 2: write the step")
+
+    with pytest.raises(NotImplementedError, match="Exercise 2"):
+        checks.loss_scaling(stub)
+    with pytest.raises(AssertionError, match="pass your function itself"):
+        checks.loss_scaling(1024.0)
+
+
+def test_loss_scaling_good_step_keeps_the_scale():
+    def grows(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+        return 2 * mixed_precision_step(model, images, labels, optimizer, scale, dtype)
+
+    with pytest.raises(AssertionError, match="after a good step return the same scale"):
+        checks.loss_scaling(grows)

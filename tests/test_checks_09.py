@@ -6,8 +6,10 @@ import re
 import pytest
 import torch
 
-from inception_lab import checks
-from inception_lab.checks.lesson09 import _tied_batch, _top_k_batch, reference_top_k_error
+from inception_lab import checks, metrics
+from inception_lab.checks import lesson09
+from inception_lab.checks.lesson09 import _tied_batch, _top_k_batch, _top_k_reference
+from inception_lab.metrics import accuracy as _accuracy_bound_early
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -30,20 +32,20 @@ def test_reference_by_hand():
     logits = torch.tensor([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5]])
     labels = torch.tensor([2, 1, 0])
     # ranks of the true class: 1 (second), 1 (tied second: 0.05 = 0.05), 2 (third)
-    assert reference_top_k_error(logits, labels, 1) == 1.0
-    assert reference_top_k_error(logits, labels, 2) == pytest.approx(1 / 3)
-    assert reference_top_k_error(logits, labels, 3) == 0.0
+    assert _top_k_reference(logits, labels, 1) == 1.0
+    assert _top_k_reference(logits, labels, 2) == pytest.approx(1 / 3)
+    assert _top_k_reference(logits, labels, 3) == 0.0
 
 
 def test_tied_batch_is_as_documented():
     logits, labels = _tied_batch()
-    assert [reference_top_k_error(logits, labels, k) for k in (1, 2, 3)] == [0.5, 0.25, 0.0]
+    assert [_top_k_reference(logits, labels, k) for k in (1, 2, 3)] == [0.5, 0.25, 0.0]
 
 
 def test_batches_separate_the_mistakes():
     # every k of the check gives a different error, none of them 0 or 1
     logits, labels = _top_k_batch(60, 12, seed=2)
-    errors = [reference_top_k_error(logits, labels, k) for k in range(1, 8)]
+    errors = [_top_k_reference(logits, labels, k) for k in range(1, 8)]
     assert len(set(errors)) == len(errors) and 0 < min(errors) and max(errors) < 1
 
 
@@ -112,12 +114,75 @@ def test_top_k_error_errors_and_stubs():
     def stub(logits, labels, k):
         raise NotImplementedError("Exercise 1: write it")
 
-    with pytest.raises(AssertionError, match="Not yet. Hint:"):
+    with pytest.raises(AssertionError, match=r"Not yet. Hint:"):
         checks.top_k_error(lambda lo, la, k: 1 / 0)
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         checks.top_k_error(stub)
-    with pytest.raises(AssertionError, match="ONE number|Not yet"):
+    with pytest.raises(AssertionError, match=r"ONE number|Not yet"):
         checks.top_k_error(crashes)
+
+
+def test_top_k_error_reference_is_not_a_public_name():
+    # the shortcut `top_k_error = checks.lesson09.reference_top_k_error`: gone, and no public
+    # name of the module is a function other than the two checks
+    assert not hasattr(lesson09, "reference_top_k_error")
+    public = {
+        name
+        for name, value in vars(lesson09).items()
+        if not name.startswith("_")
+        and callable(value)
+        and getattr(value, "__module__", "") == lesson09.__name__
+    }
+    assert public == {"top_k_error", "ten_crop"}
+    assert "_top_k_reference" not in checks.__all__
+
+
+def test_top_k_error_rejects_the_private_reference_too():
+    # a learner who finds the private name still cannot change it: it is the check's own
+    # computation, so replacing it is caught and restored
+    def patches(logits, labels, k):
+        lesson09._top_k_reference = lambda lo, la, kk: 0.0
+        return 0.0
+
+    original = lesson09._top_k_reference
+    with pytest.raises(AssertionError, match=r"Not yet. Hint:"):
+        checks.top_k_error(patches)
+    assert lesson09._top_k_reference is original
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        lambda lo, la, k: 1 - metrics.accuracy(lo, la, k),
+        lambda lo, la, k: 1 - _accuracy_bound_early(lo, la, k),
+    ],
+    ids=["1 - metrics.accuracy", "1 - metrics.accuracy bound before the check"],
+)
+def test_top_k_error_rejects_the_course_metrics(shortcut):
+    with pytest.raises(AssertionError, match=r"^Not yet. Hint: .*top-k error yourself") as info:
+        checks.top_k_error(shortcut)
+    assert "accuracy" in str(info.value)
+    assert metrics.accuracy(torch.eye(3), torch.arange(3), 1) == 1.0  # restored afterwards
+
+
+def test_top_k_error_random_batch_catches_a_lookup_of_the_fixed_cases(monkeypatch):
+    # answers right on the check's fixed batches (their shapes looked up), wrong on anything else
+    fixed = {(60, 10), (60, 12), (7, 20), (1, 1000), (4, 6)}
+
+    def lookup(logits, labels, k):
+        return by_comparison(logits, labels, k) if tuple(logits.shape) in fixed else 0.5
+
+    monkeypatch.setattr(lesson09, "unseen_seed", lambda: 3)  # a draw of neither shape nor 0.5
+    with pytest.raises(AssertionError, match="on a random batch of"):
+        checks.top_k_error(lookup)
+
+
+def test_top_k_error_random_batch_has_ties_and_any_k(monkeypatch):
+    # the random batch is drawn from unseen_seed(): fix it to see that a right answer passes
+    # for many draws (ties, k = C included)
+    for seed in range(20):
+        monkeypatch.setattr(lesson09, "unseen_seed", lambda seed=seed: seed)
+        lesson09._check_random_batch(by_comparison)
 
 
 def test_top_k_error_leaves_the_notebook_random_stream_alone():
@@ -212,17 +277,41 @@ def _torchvision_five_crop(images, size):
     return [*TF.five_crop(images, [size, size]), *TF.five_crop(images.flip(-1), [size, size])]
 
 
+def _torchvision_v2_transform(images, size):
+    from torchvision.transforms import v2
+
+    return list(v2.TenCrop(size)(images))
+
+
+def _center_crop_and_corners(images, size):
+    import torchvision.transforms.v2.functional as TF
+
+    h, w = images.shape[-2:]
+    crops = []
+    for x in (images, images.flip(-1)):
+        crops += [
+            x[..., :size, :size],
+            x[..., :size, w - size :],
+            x[..., h - size :, :size],
+            x[..., h - size :, w - size :],
+            TF.center_crop(x, [size, size]),
+        ]
+    return torch.stack(crops)
+
+
 @pytest.mark.parametrize(
     "shortcut",
     [
         _torchvision_ten_crop,
         _torchvision_v1_ten_crop,
         _torchvision_transform,
+        _torchvision_v2_transform,
         _torchvision_five_crop,
+        _center_crop_and_corners,
     ],
 )
 def test_ten_crop_rejects_torchvision_shortcuts(shortcut):
-    with pytest.raises(AssertionError, match="^Not yet. Hint: the exercise is to cut the crops"):
+    with pytest.raises(AssertionError, match=r"^Not yet. Hint: the exercise is to cut the crops"):
         checks.ten_crop(shortcut)
     # restored afterwards: torchvision works again outside the check
     assert len(shortcut(torch.zeros(1, 1, 8, 8), 4)) == 10
@@ -241,3 +330,26 @@ def test_ten_crop_stub_passes_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 2"):
         checks.ten_crop(stub)
+
+
+def test_ten_crop_random_size_catches_a_fixed_centre(monkeypatch):
+    # right on the check's three fixed sizes (centre offsets typed in), wrong elsewhere
+    offsets = {(8, 10, 4): (2, 3), (12, 12, 6): (3, 3), (9, 11, 5): (2, 3)}
+
+    def typed_centre(images, size):
+        h, w = images.shape[-2:]
+        out = ten_crop(images, size)
+        top, left = offsets.get((h, w, size), (0, 0))
+        out[4] = images[..., top : top + size, left : left + size]
+        out[9] = images.flip(-1)[..., top : top + size, left : left + size]
+        return out
+
+    monkeypatch.setattr(lesson09, "unseen_seed", lambda: 0)  # a size whose centre is not (0, 0)
+    with pytest.raises(AssertionError, match="centre crop"):
+        checks.ten_crop(typed_centre)
+
+
+def test_ten_crop_random_sizes_pass_a_right_answer(monkeypatch):
+    for seed in range(10):
+        monkeypatch.setattr(lesson09, "unseen_seed", lambda seed=seed: seed)
+        checks.ten_crop(ten_crop)

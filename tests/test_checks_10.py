@@ -1,13 +1,15 @@
-"""The lesson 10 checks (capstone design, separable conv cost) pass right answers and give hints
-for wrong ones."""
+"""The lesson 10 checks (capstone design and challenge, separable conv cost) pass right answers,
+give hints for wrong ones, and reject the shortcuts a learner might try."""
 
-from types import SimpleNamespace
+import json
 
 import pytest
+import torch
 from torch import nn
 
-from inception_lab import blocks, checks, models
-from inception_lab.checks import lesson10
+from inception_lab import blocks, checks, models, profile
+from inception_lab.checks import capstone_judge, lesson10
+from inception_lab.experiments import protocol1
 
 
 # --------------------------------------------------------------------------- Exercise 2
@@ -52,7 +54,79 @@ def test_separable_cost_stub_raises_not_implemented():
         checks.separable_conv_cost(stub)
 
 
-# --------------------------------------------------------------------------- Exercise 1
+def _built_and_profiled(in_ch, out_ch, k, size):
+    """The shortcut of the issue: build the two convolutions and ask the profiler."""
+    layer = nn.Sequential(
+        nn.Conv2d(in_ch, in_ch, k, padding=k // 2, groups=in_ch, bias=False),
+        nn.Conv2d(in_ch, out_ch, 1, bias=False),
+    )
+    return profile.count_params(layer), profile.count_macs(layer, (in_ch, size, size))
+
+
+def _built_and_summed(in_ch, out_ch, k, size):
+    """Build the layers and sum their parameters: counted by PyTorch, not by hand."""
+    with torch.device("meta"):
+        dw = nn.Conv2d(in_ch, in_ch, k, padding=k // 2, groups=in_ch, bias=False)
+        pw = nn.Conv2d(in_ch, out_ch, 1, bias=False)
+    weights = dw.weight.numel() + pw.weight.numel()
+    return weights, weights * size * size
+
+
+def _flop_counter(in_ch, out_ch, k, size):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, in_ch, size, size)
+    dw, pw = torch.zeros(in_ch, 1, k, k), torch.zeros(out_ch, in_ch, 1, 1)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.conv2d(
+            torch.nn.functional.conv2d(x, dw, padding=k // 2, groups=in_ch), pw
+        )
+    return in_ch * k * k + in_ch * out_ch, counter.get_total_flops() // 2
+
+
+def _cost_table(in_ch, out_ch, k, size):
+    """The course's blocks and the profiler's table."""
+    layer = nn.Sequential(
+        blocks.ConvBNAct(in_ch, in_ch, k, groups=in_ch, act=False),
+        blocks.ConvBNAct(in_ch, out_ch, 1),
+    )
+    rows = profile.cost_table(layer, (in_ch, size, size)).rows
+    return sum(r["params"] for r in rows), sum(r["macs"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [_built_and_profiled, _built_and_summed, _flop_counter, _cost_table],
+    ids=["convs built + profile", "convs built + numel", "FlopCounterMode", "blocks + cost_table"],
+)
+def test_separable_cost_rejects_counting_by_the_library(shortcut):
+    with pytest.raises(
+        AssertionError,
+        match=r"^Not yet\. Hint: this exercise asks you to write the cost of a separable "
+        r"convolution yourself; do not call",
+    ):
+        checks.separable_conv_cost(shortcut)
+    assert profile.count_params(nn.Conv2d(2, 3, 1)) == 9  # restored afterwards
+
+
+def test_separable_cost_random_layer_catches_a_table_of_the_fixed_ones(monkeypatch):
+    table = {case: separable(*case) for case in lesson10._SEPARABLE_CASES}
+    monkeypatch.setattr(lesson10, "unseen_seed", lambda: 0)
+    with pytest.raises(AssertionError, match=r"^Not yet\. Hint:"):
+        checks.separable_conv_cost(lambda *case: table.get(case, (1, 1)))
+
+
+def test_separable_cost_random_layers_pass_the_right_formula(monkeypatch):
+    # small channel counts make several wrong formulas equal to the right one: the check must
+    # not call a right answer wrong there (e.g. in_ch = 1, or k = 1)
+    for seed in range(30):
+        monkeypatch.setattr(lesson10, "unseen_seed", lambda seed=seed: seed)
+        checks.separable_conv_cost(separable)
+    for case in [(1, 5, 3, 4), (4, 1, 1, 1), (1, 1, 1, 1), (3, 3, 1, 2)]:
+        lesson10._check_separable(separable(*case), *case)
+
+
+# --------------------------------------------------------------------------- Exercise 1: budget
 def good_stage(in_ch, grid):  # the notebook's solution
     widths = {
         16: (16, 16, 24, 8, 12, 8),
@@ -66,6 +140,18 @@ def test_capstone_budget_right_answer_passes(capsys):
     checks.capstone_budget(good_stage)
     out = capsys.readouterr().out
     assert out.startswith("Correct: your network has") and "of the budget" in out
+
+
+def test_capstone_budget_accepts_sequentials_and_residual_blocks(capsys):
+    def mixed(in_ch, grid):
+        width = {16: 8, 8: 16, 4: 24}[grid]
+        return nn.Sequential(
+            blocks.Inception(in_ch, width, width, width, 4, 8, 8, bn=True),
+            blocks.InceptionResNetBlock(2 * width + 16, {"b1": [(8, 1)], "b3": [(8, 1), (8, 3)]}),
+        )
+
+    checks.capstone_budget(mixed)
+    assert capsys.readouterr().out.startswith("Correct")
 
 
 @pytest.mark.parametrize(
@@ -105,109 +191,296 @@ def test_capstone_stub_raises_not_implemented():
         checks.capstone_budget(stub)
 
 
-def test_capstone_challenge_passes_a_good_design_and_fails_a_starved_one(monkeypatch, capsys):
-    # Both train for real (a few seconds each), on seed 0 only to keep the test short: the
-    # several-seed rule is tested below with fixed accuracies. The baseline is trained once.
-    monkeypatch.setattr(lesson10, "CAPSTONE_SEEDS", (0,))
-    checks.capstone_challenge(good_stage)
-    out = capsys.readouterr().out
-    assert out.startswith("Correct: challenge met: seed 0: ") and "beats the baseline's best" in out
+class _Bypass(nn.Module):
+    """The shortcut of the issue: an Inception module built (its parameters counted) but the
+    forward pass runs a plain conv only."""
 
-    def starved(in_ch, grid):  # within budget, but squeezes everything through 4 channels
-        return blocks.Inception(in_ch, 1, 1, 1, 1, 1, 1, bn=True)
+    def __init__(self, c):
+        super().__init__()
+        self.inception = blocks.Inception(c, 8, 8, 8, 8, 8, 8)
+        self.conv = blocks.ConvBNAct(c, 48, 3)
 
-    with pytest.raises(
-        AssertionError,
-        match="^Not yet. Hint: within the budget, but .* does not beat the baseline's best",
-    ):
-        checks.capstone_challenge(starved)
+    def forward(self, x):
+        return self.conv(x)
 
 
-def test_capstone_rules_make_the_verdict_meaningful():
-    # Several seeds and a margin well above the ~1.6-point standard error of one accuracy on
-    # 1,000 validation images (binomial, p near 0.5). With 4 seeds per network, a design no
-    # better than the baseline has all 4 of its results above all 4 of the baseline's with
-    # probability 1 / C(8, 4) = 1/70.
-    assert len(checks.CAPSTONE_SEEDS) >= 4
-    assert checks.CAPSTONE_MARGIN >= 0.05
-    assert checks.CAPSTONE_TRAINING["val_batches"] is None  # every validation image
+class _TimesZero(nn.Module):
+    """The Inception module runs, and is multiplied by zero."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.inception = blocks.Inception(c, 8, 8, 16, 8, 8, 8)
+        self.conv = blocks.ConvBNAct(c, 40, 3)
+
+    def forward(self, x):
+        return self.conv(x) + 0 * self.inception(x)
 
 
-def test_capstone_training_gives_both_networks_the_same_head_dropout(monkeypatch):
-    # the bench's default head drops 20%, the baseline's 40%: the check trains both with one value
-    seen = []
-
-    def fake_fit(model, loaders, epochs, **kwargs):
-        seen.append(model.dropout.p)
-
-    monkeypatch.setattr(lesson10.train, "fit", fake_fit)
-    monkeypatch.setattr(lesson10.train, "evaluate", lambda model, loader, **kw: {"acc": 0.5})
-    monkeypatch.setattr(lesson10.data, "make_loaders", lambda *a, **kw: SimpleNamespace(
-        train=None, val=None))  # fmt: skip
-    lesson10._brief_accuracy(lambda: models.mini_custom(good_stage), 0)
-    lesson10._brief_accuracy(lambda: models.mini_baseline(bn=True), 0)
-    assert seen == [checks.CAPSTONE_TRAINING["head_dropout"]] * 2
+def _token(c, g):
+    """A one-channel-per-branch Inception module next to the convs that do the work."""
+    return nn.Sequential(
+        blocks.Inception(c, 1, 1, 1, 1, 1, 1),
+        blocks.ConvBNAct(4, 48, 3),
+        blocks.ConvBNAct(48, 48, 3),
+    )
 
 
-def fake_training(monkeypatch, mine, base):
-    """Replace the brief trainings by fixed accuracies per seed (the verdict's logic only)."""
-    monkeypatch.setattr(lesson10, "_brief_accuracy", lambda build, seed: mine[seed])
-    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: base[seed])
+def _small_share(c, g):
+    """The Inception module has 17% of the stage's MACs: above the per-block floor, below the
+    third the multi-branch blocks must carry together."""
+    return nn.Sequential(blocks.Inception(c, 8, 8, 16, 4, 8, 8), blocks.ConvBNAct(40, 40, 3))
+
+
+def _one_branch(c, g):
+    return blocks.Mixed(c, {"only": [blocks.Conv(32, 3)]})
+
+
+def test_capstone_budget_rejects_a_block_built_but_bypassed():
+    with pytest.raises(AssertionError, match="contains _Bypass, a module with a forward pass"):
+        checks.capstone_budget(lambda c, g: _Bypass(c))
 
 
 @pytest.mark.parametrize(
-    ("mine", "base", "hint"),
+    ("stage", "hint"),
     [
-        # ahead on every seed, but by 1 point: below the 5-point floor
-        ([0.41] * 4, [0.40] * 4, "A mean lead of 1.0 points is too small"),
-        # a large mean lead that comes from lucky seeds: seed 1 loses
-        ([0.80, 0.39, 0.70, 0.75], [0.40] * 4, r"worst seed so far \(39.0%\) does not beat"),
-        # within the noise: a win on every seed and a 5.8-point mean lead (the old rule passed
-        # it), but the baseline alone moves by 21 points from seed to seed, as brief runs of it
-        # do, and the two ranges overlap
-        (
-            [0.50, 0.30, 0.40, 0.38],
-            [0.47, 0.26, 0.29, 0.33],
-            r"worst seed so far \(30.0%\) does not beat the baseline's best \(47.0%\)",
-        ),
-        # the same, where the design's own seeds are the unsteady ones
-        (
-            [0.62, 0.45, 0.47, 0.60],
-            [0.40, 0.46, 0.40, 0.40],
-            r"\(45.0%\) does not beat .*\(46.0%\)",
-        ),
+        (lambda c, g: _Bypass(c), "is built but never runs in the forward pass"),
+        (lambda c, g: _TimesZero(c), "does not reach the stage's output"),
+        (_token, r"carries only 0.7% of the stage's MACs"),
+        (_small_share, r"carry 16.5% of its MACs \(at least 33% needed\)"),
+        (_one_branch, "at least two branches"),
+    ],
+    ids=[
+        "built, never run",
+        "multiplied by zero",
+        "a token block",
+        "too small a share",
+        "one branch",
     ],
 )
-def test_capstone_challenge_rejects_a_small_unsteady_or_within_noise_lead(
-    monkeypatch, mine, base, hint
-):
-    fake_training(monkeypatch, mine, base)
-    with pytest.raises(AssertionError, match="^Not yet. Hint: within the budget.*" + hint):
+def test_capstone_budget_checks_what_each_multi_branch_block_does(monkeypatch, stage, hint):
+    # the module rule alone rejects custom forward passes; with it lifted, the structure checks
+    # behind it still catch a block that contributes nothing
+    monkeypatch.setattr(lesson10, "_allowed", lambda module: True)
+    with pytest.raises(AssertionError, match="^Not yet. Hint: .*" + hint):
+        checks.capstone_budget(stage)
+
+
+def test_capstone_budget_rejects_a_token_block_and_a_one_branch_block_as_written():
+    with pytest.raises(AssertionError, match="carries only"):
+        checks.capstone_budget(_token)
+    with pytest.raises(AssertionError, match="at least two branches"):
+        checks.capstone_budget(_one_branch)
+
+
+# --------------------------------------------------------------------------- the challenge
+def test_capstone_training_is_the_ledgers_plain_cnn_run():
+    # the check trains what the ledger trained for its plain CNN (seed 0), same data and recipe
+    stored = next(
+        r for r in protocol1.load("family")["runs"] if r["label"] == "plain CNN" and r["seed"] == 0
+    )
+    cfg = checks.CAPSTONE_TRAINING
+    for key, value in stored["config"].items():
+        if key != "head_dropout":
+            assert cfg[key] == value, key
+    assert cfg["seed"] == 0 and cfg["head_dropout"] == 0.4 and cfg["augment"] is True
+    assert cfg["data"]["train_size"] == 4000 and cfg["epochs"] == 10
+
+
+def test_capstone_held_out_images_are_a_draw_no_lesson_uses(tmp_path, monkeypatch):
+    images, labels = lesson10._held_out(lesson10._HELD_OUT_DATA_SEED)
+    assert images.shape == (checks.CAPSTONE_HELD_OUT, 3, 32, 32)
+    counts = torch.bincount(labels)
+    assert len(counts) == 10 and counts.max() - counts.min() <= 2  # balanced classes
+    assert lesson10._HELD_OUT_DATA_SEED != 0  # the lessons' data seed
+    # not the ledger's test images, nor its validation images
+    d = checks.CAPSTONE_TRAINING["data"]
+    from inception_lab.data.shapes import generate_shapes
+
+    for split in ("test", "val"):
+        theirs = generate_shapes(64, 0, split, scale_ranges=d["scale_ranges"], clutter=d["clutter"])
+        ours = generate_shapes(
+            64,
+            lesson10._HELD_OUT_DATA_SEED,
+            "test",
+            scale_ranges=d["scale_ranges"],
+            clutter=d["clutter"],
+        )
+        assert not (theirs["images"] == ours["images"]).all(axis=(1, 2, 3)).any()
+    # generated in memory: nothing written to the data folder
+    monkeypatch.setattr(lesson10, "_HELD_OUT", {})
+    before = {p.name for p in protocol1.RESULTS.parents[2].joinpath("data").glob("*")}
+    lesson10._held_out(12345)
+    after = {p.name for p in protocol1.RESULTS.parents[2].joinpath("data").glob("*")}
+    assert after == before
+
+
+def test_no_notebook_uses_the_held_out_data_seed():
+    from pathlib import Path
+
+    seed = str(lesson10._HELD_OUT_DATA_SEED)
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        sources = [
+            "".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
+        ]
+        assert not any(seed in s for s in sources), path.name
+
+
+def _result(accuracy, baseline, ledger=(0.847, 0.8765, 0.8615)):
+    return lesson10.CapstoneResult(accuracy, baseline, list(ledger), 85_618, 5_037_632, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "baseline", "hint"),
+    [
+        (0.86, 0.85, r"a lead of 1.0 points .* A lead of 1.0 points is not enough"),
+        # a clear lead over the run beside it, but the plain CNN did better on a ledger seed
+        (0.875, 0.84, r"reached 87.6% on one of the ledger's seeds: to count as better"),
+        (0.50, 0.84, "A lead of -34.0 points is not enough"),
+    ],
+)
+def test_capstone_challenge_verdict_rules(monkeypatch, accuracy, baseline, hint):
+    monkeypatch.setattr(lesson10, "measure_capstone", lambda stage: _result(accuracy, baseline))
+    with pytest.raises(AssertionError, match="^Not yet. Hint: within the budget, but .*" + hint):
         checks.capstone_challenge(good_stage)
 
 
-def test_capstone_challenge_stops_training_once_the_ranges_overlap(monkeypatch):
-    trained = []
-
-    def mine(build, seed):
-        trained.append(seed)
-        return [0.50, 0.30, 0.90, 0.90][seed]
-
-    monkeypatch.setattr(lesson10, "_brief_accuracy", mine)
-    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: 0.40)
-    with pytest.raises(AssertionError, match="the remaining seeds were not trained"):
-        checks.capstone_challenge(good_stage)
-    assert trained == [0, 1]
-
-
-def test_capstone_challenge_accepts_a_clear_lead(monkeypatch, capsys):
-    # steady runs: the 5-point floor decides
-    fake_training(monkeypatch, [0.47, 0.46, 0.48, 0.49], [0.40, 0.41, 0.41, 0.40])
-    checks.capstone_challenge(good_stage)
-    assert "by 7.0 points (at least 5.0 points needed)" in capsys.readouterr().out
-    # an unsteady baseline: the design's worst seed still beats its best
-    fake_training(monkeypatch, [0.72, 0.76, 0.73, 0.70], [0.47, 0.26, 0.29, 0.33])
+def test_capstone_challenge_passes_a_clear_lead_and_prints_the_ledger(monkeypatch, capsys):
+    monkeypatch.setattr(lesson10, "measure_capstone", lambda stage: _result(0.898, 0.843))
     checks.capstone_challenge(good_stage)
     out = capsys.readouterr().out
-    assert "Your worst seed (70.0%) beats the baseline's best (47.0%)" in out
-    assert "seed 1: 76.0% vs 26.0%" in out and "by 39.0 points" in out
+    assert out.startswith("Correct: challenge met: after the ledger's training (10 epochs")
+    assert "your network scores 89.8% and the plain CNN trained beside it 84.3%" in out
+    assert "a lead of 5.5 points (at least 2.0 points needed)" in out
+    assert "84.7%, 87.6%, 86.2% (mean 86.2%)" in out and "yours is above every one" in out
+
+
+def test_capstone_rules_make_the_verdict_meaningful():
+    # a margin over the live run of about the plain CNN's seed-to-seed spread in the ledger
+    # (sd 1.5 points), and the ledger's seeds as a floor: a design no better than the plain CNN
+    # has to beat four runs of it by chance
+    plain = protocol1.summarize(protocol1.load("family"))["plain CNN"]
+    assert checks.CAPSTONE_MARGIN >= plain["sd"]
+    assert len(lesson10._ledger_seeds()) == plain["n"] >= 3
+    assert checks.CAPSTONE_HELD_OUT >= 2000  # binomial standard error below 1 point near 85%
+
+
+def test_capstone_baseline_is_trained_once_per_process(monkeypatch):
+    calls = []
+
+    def fake_train(build, data_seed, smoke_steps=None):
+        calls.append(type(build()).__name__)
+        return 0.9 if len(calls) % 2 else 0.85, 1.0
+
+    monkeypatch.setattr(lesson10, "_train_and_score", fake_train)
+    monkeypatch.setattr(lesson10, "_BASELINE", {})
+    first = lesson10.measure_capstone(good_stage)
+    second = lesson10.measure_capstone(good_stage)
+    assert len(calls) == 3  # the design twice, the plain CNN once
+    assert first.baseline == second.baseline
+
+
+def test_capstone_training_gives_both_networks_the_same_head_dropout(monkeypatch):
+    # the bench's default head drops 20%, the plain CNN's 40%: the check trains both with one
+    seen = []
+
+    def fake_fit(model, loaders, epochs, **kwargs):
+        seen.append((model.dropout.p, epochs, kwargs["lr"], kwargs["schedule"]))
+
+    monkeypatch.setattr(lesson10.train, "fit", fake_fit)
+    monkeypatch.setattr(lesson10.train, "evaluate", lambda model, loader, **kw: {"acc": 0.5})
+    lesson10._train_and_score(lambda: models.mini_custom(good_stage), 1)
+    lesson10._train_and_score(lambda: models.mini_baseline(bn=True), 1)
+    cfg = checks.CAPSTONE_TRAINING
+    assert seen == [(0.4, cfg["epochs"], cfg["lr"], cfg["schedule"])] * 2
+
+
+def test_capstone_trains_the_network_it_counted(monkeypatch):
+    # a make_stage that returns a cheap design when counted and a huge one when built again
+    calls = []
+
+    def two_faced(in_ch, grid):
+        calls.append(grid)
+        width = 8 if len(calls) <= 3 else 256
+        return blocks.Inception(in_ch, width, 8, width, 4, 8, 8, bn=True)
+
+    trained = []
+
+    def fake_train(build, data_seed, smoke_steps=None):
+        model = build()
+        trained.append(profile.count_macs(model, (3, 32, 32)))
+        return 0.9, 1.0
+
+    monkeypatch.setattr(lesson10, "_train_and_score", fake_train)
+    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: 0.85)
+    result = lesson10.measure_capstone(two_faced)
+    assert len(calls) == 3 and trained == [result.macs] and result.macs <= checks.CAPSTONE_MAX_MACS
+
+
+@pytest.mark.slow
+def test_capstone_challenge_for_real(capsys):
+    """The full challenge (about a minute on 2 quiet cores): the lesson's solution passes, and
+    the plain CNN trained by the check lands near its ledger seeds."""
+    result = lesson10.measure_capstone(good_stage)
+    ledger = lesson10._ledger_seeds()
+    assert min(ledger) - 0.03 <= result.baseline <= max(ledger) + 0.03
+    assert result.met
+    checks.capstone_challenge(good_stage)
+    assert capsys.readouterr().out.startswith("Correct: challenge met")
+
+
+# --------------------------------------------------------------------------- the judge
+def _entry_notebook(path, source):
+    cells = [
+        {"cell_type": "code", "source": ["from inception_lab import blocks, checks\n"]},
+        {"cell_type": "markdown", "source": ["### Exercise 1"]},
+        {"cell_type": "code", "source": [source]},
+    ]
+    path.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+
+
+GOOD = """def my_stage(in_ch, grid):
+    widths = {16: (16, 16, 24, 8, 12, 8), 8: (32, 32, 48, 12, 16, 16), 4: (48, 48, 64, 16, 24, 24)}
+    return blocks.InceptionA(in_ch, *widths[grid], pool="max", bn=True)
+
+
+checks.capstone_budget(my_stage)
+"""
+
+
+def test_judge_grades_a_folder_and_ranks_it(tmp_path, monkeypatch, capsys):
+    entries = tmp_path / "entries"
+    entries.mkdir()
+    _entry_notebook(entries / "ada.ipynb", GOOD)
+    (entries / "bob.py").write_text(
+        "from inception_lab import blocks\n\ndef my_stage(c, g):\n    return blocks.ConvBNAct(c, 32, 3)\n"
+    )
+    (entries / "cyd.py").write_text("def my_stage(c, g):\n    raise RuntimeError('oops')\n")
+    (entries / "dan.ipynb").write_text(json.dumps({"cells": []}))
+    _entry_notebook(entries / "eve.ipynb", GOOD)
+    accuracy = {"ada": 0.91, "eve": 0.85}
+    seeds = []
+
+    def fake_measure(make_stage, held_out_seed=None):
+        seeds.append(held_out_seed)
+        lesson10._capstone_costs(make_stage)  # the rules, for real
+        name = "ada" if len(seeds) == 1 else "eve"
+        return _result(accuracy[name], 0.86)
+
+    monkeypatch.setattr(lesson10, "measure_capstone", fake_measure)
+    out_csv = tmp_path / "results.csv"
+    assert capstone_judge.main([str(entries), "--held-out-seed", "77", "--csv", str(out_csv)]) == 0
+    rows = out_csv.read_text().splitlines()
+    assert rows[0].startswith("entry,accuracy,plain_cnn,lead_points")
+    assert [r.split(",")[0] for r in rows[1:]] == ["ada", "eve", "bob", "cyd", "dan"]
+    assert rows[1].endswith(",met") and rows[2].endswith(",not met")
+    assert "rules: the 16x16 stage has no multi-branch block" in rows[3]
+    assert "oops" in rows[4] and "no cell defines my_stage" in rows[5]
+    assert seeds == [77] * 4  # every entry that loaded, with the instructor's draw
+    printed = capsys.readouterr().out
+    assert printed.startswith("judging 5 entries on ") and " threads, torch " in printed
+
+
+def test_judge_loads_my_stage_from_a_lesson_notebook(tmp_path):
+    _entry_notebook(tmp_path / "x.ipynb", GOOD)
+    stage = capstone_judge.load_entry(tmp_path / "x.ipynb")
+    assert isinstance(stage(32, 16), blocks.InceptionA)

@@ -56,7 +56,9 @@ def test_generation_layout_balance_and_scales():
     assert g["labels"].dtype == np.int64 and g["scales"].dtype == np.int8
     # every block of 30 holds each (class, scale) pair exactly once
     for start in (0, 30, 60):
-        pairs = set(zip(g["labels"][start : start + 30], g["scales"][start : start + 30]))
+        pairs = set(
+            zip(g["labels"][start : start + 30], g["scales"][start : start + 30], strict=True)
+        )
         assert len(pairs) == 30
     for s, (lo, hi) in enumerate(data.SCALE_RANGES):
         sizes = g["sizes"][g["scales"] == s]
@@ -159,9 +161,14 @@ def test_variants_change_sizes_and_clutter_and_are_cached_apart(tmp_path):
     clean = data.generate_shapes(300, seed=0, clutter=0)["images"].astype(float)
     busy = data.generate_shapes(300, seed=0, clutter=8)["images"].astype(float)
     assert not np.array_equal(clean, busy)
-    for bad in ({"clutter": -1}, {"clutter": 2.5}, {"scale_ranges": ((4, 7), (9, 15))},
-                {"scale_ranges": ((4, 7), (9, 15), (18, 40))}, {"scale_ranges": "wide"}):  # fmt: skip
-        with pytest.raises(ValueError, match="scale_ranges|clutter"):
+    for bad in (
+        {"clutter": -1},
+        {"clutter": 2.5},
+        {"scale_ranges": ((4, 7), (9, 15))},
+        {"scale_ranges": ((4, 7), (9, 15), (18, 40))},
+        {"scale_ranges": "wide"},
+    ):
+        with pytest.raises(ValueError, match=r"scale_ranges|clutter"):
             data.generate_shapes(30, **bad)
     data.load_shapes(tmp_path, sizes=SMALL)
     variant = data.load_shapes(tmp_path, sizes=SMALL, scale_ranges=wide, clutter=5)
@@ -202,8 +209,9 @@ def test_load_dataset_shapes_items(tmp_path):
     train = data.load_dataset("shapes", tmp_path, "train", sizes=SMALL)
     assert train.augment
     torch.manual_seed(0)
-    flipped_or_shifted = [not torch.equal(train[i][0], train.normalize(train.images[i : i + 1])[0])
-                          for i in range(20)]  # fmt: skip
+    flipped_or_shifted = [
+        not torch.equal(train[i][0], train.normalize(train.images[i : i + 1])[0]) for i in range(20)
+    ]
     assert any(flipped_or_shifted)
 
 
@@ -230,13 +238,27 @@ def _write_cifar(root, n_per_batch=6, rng=None):
     for name in names:
         x = rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8)
         y = rng.integers(0, 10, n_per_batch).tolist()
-        entry = {"batch_label": f"{name} of 5", "labels": y, "data": x,
-                 "filenames": [f"img_{i}.png" for i in range(n_per_batch)]}  # fmt: skip
+        entry = {
+            "batch_label": f"{name} of 5",
+            "labels": y,
+            "data": x,
+            "filenames": [f"img_{i}.png" for i in range(n_per_batch)],
+        }
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f)
         written[name] = (x, y)
-    names_meta = ["airplane", "automobile", "bird", "cat", "deer",
-                  "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
+    names_meta = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump(
             {"num_cases_per_batch": n_per_batch, "label_names": names_meta, "num_vis": 3072}, f
@@ -303,7 +325,7 @@ def test_cifar10_truncated_file_error_names_it(tmp_path, monkeypatch):
     wrong = tmp_path / "cifar-10-batches-py" / "test_batch"
     with open(wrong, "wb") as f:
         pickle.dump({"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]}, f)
-    with pytest.raises(ValueError, match="data_batch_3, .*test_batch"):
+    with pytest.raises(ValueError, match=r"data_batch_3, .*test_batch"):
         data.load_dataset("cifar10", tmp_path, "test")
 
 
@@ -323,8 +345,10 @@ def _write_fashion(root, n_train=20, n_test=10, gz=True):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
         y = rng.integers(0, 10, n).astype(np.uint8)
-        for stem, arr, magic in ((f"{prefix}-images-idx3-ubyte", x, 2051),
-                                 (f"{prefix}-labels-idx1-ubyte", y, 2049)):  # fmt: skip
+        for stem, arr, magic in (
+            (f"{prefix}-images-idx3-ubyte", x, 2051),
+            (f"{prefix}-labels-idx1-ubyte", y, 2049),
+        ):
             raw = _idx_bytes(arr, magic)
             if gz:
                 with gzip.open(folder / f"{stem}.gz", "wb") as f:
@@ -375,11 +399,11 @@ def test_fashion_mnist_errors_name_the_file(tmp_path):
     raw = tmp_path / "FashionMNIST" / "raw"
     images = raw / "t10k-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:-100])
-    with pytest.raises(ValueError, match="truncated .*t10k-images-idx3-ubyte"):
+    with pytest.raises(ValueError, match=r"truncated .*t10k-images-idx3-ubyte"):
         data.load_dataset("fashion_mnist", tmp_path, "test")
     labels = raw / "train-labels-idx1-ubyte"
     labels.write_bytes(b"\x00\x00\x08\x03" + labels.read_bytes()[4:])  # an images magic
-    with pytest.raises(ValueError, match="magic number 0x00000801.*|train-labels") as e:
+    with pytest.raises(ValueError, match=r"magic number 0x00000801.*|train-labels") as e:
         data.load_dataset("fashion_mnist", tmp_path, "train")
     assert "train-labels-idx1-ubyte" in str(e.value)
 
@@ -388,7 +412,7 @@ def test_fashion_mnist_truncated_gzip(tmp_path):
     _write_fashion(tmp_path, gz=True)
     gz = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte.gz"
     gz.write_bytes(gz.read_bytes()[:60])
-    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz"):
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz"):
         data.load_dataset("fashion_mnist", tmp_path, "test")
 
 
@@ -434,7 +458,7 @@ def test_imagefolder_errors(tmp_path):
     bad = tmp_path / "train" / "dog" / "2.png"
     bad.write_bytes(bad.read_bytes()[:40])
     ds = data.load_dataset("imagefolder", tmp_path, "train")
-    with pytest.raises(RuntimeError, match="2.png"):
+    with pytest.raises(RuntimeError, match=r"2\.png"):
         ds[5]
     with pytest.raises(ValueError, match="downloaded"):
         data.load_dataset("imagefolder", tmp_path, "train", download=True)
@@ -464,13 +488,19 @@ def test_make_loaders_batch_format(tmp_path):
 
 
 def test_subsets_and_bad_arguments(tmp_path):
-    loaders = data.make_loaders(batch_size=8, root=tmp_path, sizes=SMALL, train_size=40,
-                                val_size=10, test_size=9)  # fmt: skip
+    loaders = data.make_loaders(
+        batch_size=8, root=tmp_path, sizes=SMALL, train_size=40, val_size=10, test_size=9
+    )
     assert [len(ld.dataset) for ld in (loaders.train, loaders.val, loaders.test)] == [40, 10, 9]
-    assert torch.equal(loaders.train.dataset.labels, data.load_dataset(
-        "shapes", tmp_path, sizes=SMALL).labels[:40])  # fmt: skip
-    with pytest.raises(ValueError, match="1 to 90"):
+    assert torch.equal(
+        loaders.train.dataset.labels, data.load_dataset("shapes", tmp_path, sizes=SMALL).labels[:40]
+    )
+    with pytest.raises(
+        ValueError, match=r"^train_size must be an integer in \[1, 90\] \(the train"
+    ):
         data.make_loaders(root=tmp_path, sizes=SMALL, train_size=500)
+    with pytest.raises(ValueError, match=r"^val_size must be an integer in \[1, 30\].*got True"):
+        data.make_loaders(root=tmp_path, sizes=SMALL, val_size=True)
     with pytest.raises(ValueError, match="rank"):
         data.make_loaders(root=tmp_path, sizes=SMALL, rank=2, world_size=2)
     with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
@@ -500,7 +530,7 @@ def test_set_epoch_makes_batches_deterministic(tmp_path):
     second = _all(a)  # the next pass is epoch 4: new order and augmentation
     assert not torch.equal(first[0][1], second[0][1])
     a.set_epoch(3)
-    assert all(torch.equal(p[0], q[0]) for p, q in zip(first, _all(a)))
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(first, _all(a), strict=True))
     c = data.make_loaders(seed=2, **kw).train
     c.set_epoch(3)
     assert not torch.equal(_all(c)[0][1], first[0][1])
@@ -543,8 +573,9 @@ def test_sharding_is_disjoint_and_equal(tmp_path):
             assert len(ids) == len(set(ids))
         assert sum(len(s) for s in seen) == len(set().union(*seen))  # disjoint
     # the shards follow torch's DistributedSampler order for the same seed and epoch
-    sampler = torch.utils.data.DistributedSampler(range(90), num_replicas=world, rank=1, seed=0,
-                                                  drop_last=True)  # fmt: skip
+    sampler = torch.utils.data.DistributedSampler(
+        range(90), num_replicas=world, rank=1, seed=0, drop_last=True
+    )
     sampler.set_epoch(1)
     ranks[1].train.set_epoch(1)
     ids = [image_id(x) for xb, _ in ranks[1].train for x in xb]
@@ -585,8 +616,9 @@ def test_augment_batch_matches_torchvision_crop_and_flip():
 
 def test_imagefolder_loaders_use_dataloader(tmp_path):
     _write_folder(tmp_path, splits=("train", "val", "test"), per_class=5)
-    loaders = data.make_loaders("imagefolder", batch_size=4, root=tmp_path, image_size=16,
-                                num_workers=0)  # fmt: skip
+    loaders = data.make_loaders(
+        "imagefolder", batch_size=4, root=tmp_path, image_size=16, num_workers=0
+    )
     assert isinstance(loaders.train, data.WorkerLoader) and loaders.image_size == 16
     x, y = next(iter(loaders.val))
     assert x.shape == (4, 3, 16, 16) and x.dtype == torch.float32 and y.dtype == torch.int64
@@ -599,8 +631,15 @@ def test_imagefolder_loaders_use_dataloader(tmp_path):
 def test_show_batch_and_show_scales(tmp_path):
     loaders = data.make_loaders(batch_size=12, root=tmp_path, sizes=SMALL)
     x, y = next(iter(loaders.val))
-    fig = viz.show_batch(x, y, loaders.class_names, predictions=y.flip(0), mean=loaders.mean,
-                          std=loaders.std, ncols=6)  # fmt: skip
+    fig = viz.show_batch(
+        x,
+        y,
+        loaders.class_names,
+        predictions=y.flip(0),
+        mean=loaders.mean,
+        std=loaders.std,
+        ncols=6,
+    )
     assert isinstance(fig, matplotlib.figure.Figure)
     shown = [ax for ax in fig.axes if ax.images]
     assert len(shown) == len(y)
@@ -608,8 +647,9 @@ def test_show_batch_and_show_scales(tmp_path):
     assert titles[0] == f"{loaders.class_names[int(y[0])]} / {loaders.class_names[int(y[-1])]}"
     # undoing the normalisation gives back the uint8 pixels
     ds = loaders.val.dataset
-    np.testing.assert_allclose(shown[0].images[0].get_array(),
-                               ds.images[0].permute(1, 2, 0).numpy() / 255, atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        shown[0].images[0].get_array(), ds.images[0].permute(1, 2, 0).numpy() / 255, atol=1e-5
+    )
     fig2 = viz.show_scales(data.load_dataset("shapes", tmp_path, "test", sizes=SMALL), "ring", 2)
     assert sum(1 for ax in fig2.axes if ax.images) == 6
     assert [ax.get_ylabel().split("\n")[0] for ax in fig2.axes[::2]] == list(data.SCALE_NAMES)

@@ -1,132 +1,359 @@
-"""The experiment ledger: configurations, resumable runs, summaries, probes and verification."""
+"""The experiment ledger: the catalog, the verdict rule, resumable runs with sweeps, probes that
+leave the model alone, provenance, and the frozen first protocol the lessons read today."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
+import random
 import statistics
-import subprocess
-import sys
 
 import pytest
 import torch
 from torch import nn
 
-from inception_lab import experiments
 from inception_lab.blocks import Inception
 from inception_lab.experiments import __main__ as cli
-from inception_lab.experiments import catalog, ledger, probes
+from inception_lab.experiments import catalog, ledger, probes, protocol1, report, runner, stats
 from inception_lab.metrics import expected_calibration_error
 
-TINY = {"train_size": 60, "val_size": 30, "test_size": 60}
+CLEAN = runner.SourceState("abc123", None)
 
 
-@pytest.fixture
-def tiny(monkeypatch):
-    """A two-configuration experiment of one-epoch runs on 60 images (seconds, not minutes)."""
-    config = {"model_args": {"width": 0.25}, "data": TINY, "epochs": 1, "batch_size": 30}
-    exp = catalog.Experiment(
-        "tiny",
-        "test",
-        "does the runner work?",
-        {
-            "cnn": {"model": "mini_baseline", **config},
-            "reduced": {"model": "mini_reduced", **config},
-        },
-        seeds=(0, 1),
-        measure=("branch_ablation",),
-    )
-    monkeypatch.setitem(catalog.EXPERIMENTS, "tiny", exp)
-    return exp
+# --------------------------------------------------------------------------- the catalog
+def test_every_lesson_declares_primary_comparisons_over_five_seeds():
+    lessons = {e.lesson for e in catalog.EXPERIMENTS.values()}
+    for lesson in ("01", "02", "03", "04", "05", "06", "07", "08", "10"):
+        assert lesson in lessons, lesson
+    for e in catalog.EXPERIMENTS.values():
+        if e.name == "ceiling":
+            continue
+        assert any(c.primary for c in e.comparisons), e.name
+        for label in e.primary_arms:
+            assert len(e.seeds(label)) >= 5, (e.name, label)
+        for label in e.arms:
+            assert len(e.seeds(label)) >= 3, (e.name, label)
 
 
-def test_every_lesson_has_its_experiment():
-    lessons = {e.lesson for e in experiments.EXPERIMENTS.values()}
-    for lesson in ("01", "02", "03", "04", "05", "06", "07", "08", "09"):
-        assert any(lesson in entry for entry in lessons), lesson
-    for e in experiments.EXPERIMENTS.values():
-        assert len(e.seeds) >= 3, e.name
-        for label in e.configs:
-            config = catalog.resolve(e, label)
-            assert set(config) == set(catalog.BASE), (e.name, label)
+def test_questioned_rates_come_from_sweeps_of_at_least_three_rates():
+    for name in ("recipe", "batch_norm", "residual_scaling", "factorization"):
+        e = catalog.EXPERIMENTS[name]
+        for label, arm in e.arms.items():
+            assert len(arm.lr_sweep) >= 3 or arm.lr_from, (name, label)
+    with pytest.raises(ValueError, match="at least 3 rates"):
+        catalog.Experiment("x", "00", "?", {"a": catalog.Arm("mini_baseline", lr_sweep=(1, 2))}, ())
+    with pytest.raises(ValueError, match="unknown arm"):
+        catalog.Experiment(
+            "x", "00", "?", {"a": catalog.Arm("mini_baseline")}, (catalog.Comparison("a", "b"),)
+        )
 
 
-def test_resolve_merges_settings_and_scales_up_for_the_gpu():
-    e = experiments.EXPERIMENTS["batch_norm"]
-    label = next(iter(e.configs))
-    cpu, gpu = catalog.resolve(e, label), catalog.resolve(e, label, "gpu")
-    assert cpu["model"] == "mini_bn_inception" and "bn" in cpu["model_args"]
-    assert cpu["data"]["clutter"] == catalog.HARD_DATA["clutter"]  # merged, not replaced
-    assert gpu["epochs"] > cpu["epochs"] and gpu["data"]["train_size"] > cpu["data"]["train_size"]
-    assert gpu["model_args"]["width"] == 2.0
-    assert catalog.BASE["data"] is catalog.HARD_DATA  # resolve copies; it never edits BASE
+def test_long_budget_covers_the_primary_comparisons_of_lessons_01_03_05_07_10():
+    for name in ("multiscale", "googlenet_vs_cnn", "batch_norm", "residual_scaling", "family"):
+        e = catalog.EXPERIMENTS[name]
+        primary = [(c.a, c.b) for c in e.comparisons if c.primary]
+        assert any({a, b} == set(e.long) for a, b in primary), name
+        assert all(len(e.seeds(label, "cpu-long")) >= 5 for label in e.long)
+
+
+def test_resolve_merges_overrides_and_scales_the_budgets():
+    e = catalog.EXPERIMENTS["recipe"]
+    cpu = catalog.resolve(e, "RMSProp")
+    assert cpu["fit"]["optimizer"] == "rmsprop" and cpu["fit"]["epochs"] == catalog.FIT["epochs"]
+    assert cpu["data"]["clutter"] == catalog.DATA["clutter"]  # merged, not replaced
+    assert catalog.resolve(e, "RMSProp", lr=0.03)["fit"]["lr"] == 0.03
+    long = catalog.resolve(e, "RMSProp", "cpu-long")
+    assert long["fit"]["epochs"] == catalog.LONG_FACTOR * cpu["fit"]["epochs"]
+    gpu = catalog.resolve(e, "RMSProp", "gpu")
+    assert gpu["model_args"]["width"] == 2.0 and gpu["data"]["train_size"] == 10000
+    assert catalog.FIT["lr"] == 1e-2  # resolve copies; it never edits the defaults
     with pytest.raises(ValueError, match="no configuration 'nope'"):
         catalog.resolve(e, "nope")
     with pytest.raises(ValueError, match="budget"):
-        catalog.resolve(e, label, "tpu")
+        catalog.resolve(e, "RMSProp", "tpu")
 
 
-def test_unknown_experiment_names_the_valid_ones():
-    with pytest.raises(ValueError, match="valid names: ceiling, multiscale"):
-        ledger.get("nope")
+def test_the_widened_factorized_arm_costs_what_the_unfactorized_one_does():
+    from inception_lab.models import build
+    from inception_lab.profile import count_macs
+
+    e = catalog.EXPERIMENTS["factorization"]
+    macs = {}
+    for label in ("factorized, widened", "unfactorized"):
+        config = catalog.resolve(e, label)
+        macs[label] = count_macs(
+            build(config["model"], num_classes=10, **config["model_args"]), (3, 32, 32)
+        )
+    assert macs["factorized, widened"] == pytest.approx(macs["unfactorized"], rel=0.02)
 
 
-def test_run_stores_each_run_and_resumes(tiny, tmp_path):
-    messages = []
-    data = ledger.run("tiny", seeds=(0,), results=tmp_path, log=messages.append)
+# --------------------------------------------------------------------------- the verdict rule
+def test_t_quantiles_against_a_printed_table():
+    # Student's t, 97.5% quantile (any statistics textbook's table)
+    for df, value in ((1, 12.706), (2, 4.303), (4, 2.776), (9, 2.262), (30, 2.042)):
+        assert stats.t_quantile(0.975, df) == pytest.approx(value, abs=5e-4)
+
+
+def test_paired_difference_by_hand():
+    d = stats.paired_difference({0: 0.90, 1: 0.92, 2: 0.91, 7: 0.5}, {0: 0.86, 1: 0.87, 2: 0.85})
+    assert d.seeds == (0, 1, 2)  # seed 7 has no partner
+    assert d.mean == pytest.approx(0.05)
+    half = 4.302653 * 0.01 / math.sqrt(3)  # t(2) * sd of (0.04, 0.05, 0.06) / sqrt(n)
+    assert (d.low, d.high) == (pytest.approx(0.05 - half), pytest.approx(0.05 + half))
+    assert d.shown
+    one = stats.paired_difference({0: 0.9}, {0: 0.1})
+    assert not one.shown and math.isinf(one.low)
+    with pytest.raises(ValueError, match="no seed in common"):
+        stats.paired_difference({0: 1.0}, {1: 1.0})
+
+
+def _simulate(rule, n_experiments: int, n_seeds: int, rng: random.Random, shared_sd=0.02) -> float:
+    """How often `rule(a, b)` calls a difference between two arms with the same true mean: each
+    seed shares a data effect between the arms (pairing) and adds each arm's own noise."""
+    calls = 0
+    for _ in range(n_experiments):
+        shared = [rng.gauss(0, shared_sd) for _ in range(n_seeds)]
+        a = {s: 0.8 + shared[s] + rng.gauss(0, 0.01) for s in range(n_seeds)}
+        b = {s: 0.8 + shared[s] + rng.gauss(0, 0.02) for s in range(n_seeds)}  # unequal spread
+        calls += rule(a, b)
+    return calls / n_experiments
+
+
+def test_the_verdict_rule_calls_a_difference_that_is_not_there_at_most_5_percent_of_the_time():
+    n = 20000
+    rate = _simulate(lambda a, b: stats.paired_difference(a, b).shown, n, 5, random.Random(0))
+    se = math.sqrt(0.05 * 0.95 / n)
+    assert rate <= 0.05 + 2.33 * se, rate  # one-sided 99%: consistent with at most 5%
+    assert rate >= 0.05 - 4 * se, rate  # and not a rule that never calls anything
+    # The first protocol's rule ("every seed of one beyond every seed of the other", 3 seeds
+    # each, independent runs) fails this test: about 10% (2 of the 20 orderings of 3 + 3 values
+    # separate them).
+    old = _simulate(
+        lambda a, b: min(a.values()) > max(b.values()) or min(b.values()) > max(a.values()),
+        n,
+        3,
+        random.Random(1),
+        shared_sd=0.0,
+    )
+    assert old > 0.08, old
+
+
+def test_prediction_interval_by_hand():
+    values = [0.80, 0.82, 0.84, 0.86, 0.88]
+    low, high = stats.prediction_interval(values)
+    half = 2.776445 * statistics.stdev(values) * math.sqrt(1 + 1 / 5)
+    assert (low, high) == (pytest.approx(0.84 - half), pytest.approx(0.84 + half))
+    with pytest.raises(ValueError, match="at least 2"):
+        stats.prediction_interval([0.8])
+
+
+# --------------------------------------------------------------------------- runs, with a fake trainer
+@pytest.fixture
+def tiny(monkeypatch):
+    """A swept arm and a fixed arm; the trainer is replaced by a formula of (arm, lr, seed), so
+    the ledger's order, sweeps, resuming and copying are tested in milliseconds."""
+    exp = catalog.Experiment(
+        "tiny",
+        "test",
+        "does the ledger work?",
+        {
+            "swept": catalog.Arm("mini_baseline", lr_sweep=(0.01, 0.03, 0.1)),
+            "borrow": catalog.Arm("mini_baseline", fit={"label_smoothing": 0.1}, lr_from="swept"),
+            "fixed": catalog.Arm("mini_reduced"),
+        },
+        (catalog.Comparison("swept", "fixed", primary=True), catalog.Comparison("borrow", "swept")),
+    )
+    monkeypatch.setitem(catalog.EXPERIMENTS, "tiny", exp)
+    monkeypatch.setattr(ledger, "source_state", lambda: CLEAN)
+    trained = []
+
+    def fake_train_run(config, seed, measure=(), device=None, source=None):
+        trained.append((config["model"], config["fit"]["lr"], seed))
+        # validation accuracy rises with the rate up to 0.3: the declared sweep's best (0.1) is
+        # at its top edge, so the sweep must grow to 0.3 and then 0.9 (which is worse)
+        val = 0.5 + 0.1 * math.log10(config["fit"]["lr"]) if config["fit"]["lr"] <= 0.3 else 0.2
+        test = val + 0.01 * seed + (0.05 if config["model"] == "mini_baseline" else 0.0)
+        return {
+            "seed": seed,
+            "data_seed": seed,
+            "config": config,
+            "val_acc": val,
+            "test_acc": test,
+            "machine": {
+                "commit": source.commit,
+                "cpu": "Test CPU",
+                "device": "cpu",
+                "threads": 1,
+                "diff_sha256": source.diff_sha256,
+                "date": "2026-01-01T00:00:00+00:00",
+            },
+        }
+
+    monkeypatch.setattr(ledger, "train_run", fake_train_run)
+    object.__setattr__(exp, "trained", trained)  # what the fake trainer was asked to train
+    return exp
+
+
+def test_run_sweeps_first_grows_a_sweep_at_its_edge_then_trains_the_seeds(tiny, tmp_path):
+    data = ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    order = [(lr, seed) for model, lr, seed in tiny.trained if model == "mini_baseline"]
+    sweep = [(lr, s) for lr in (0.01, 0.03, 0.1) for s in catalog.SWEEP_SEEDS]
+    assert order[:6] == sweep
+    assert order[6:10] == [(0.3, 0), (0.3, 1), (0.9, 0), (0.9, 1)]  # grown twice, then bracketed
+    choice = ledger.chosen_lr(tiny, "swept", data["runs"])
+    assert choice["lr"] == 0.3 and not choice["at_edge"] and choice["next"] is None
+    summary = ledger.summarize(data)
+    assert summary["swept"]["seeds"] == list(catalog.PRIMARY_SEEDS)
+    assert summary["swept"]["lr"] == 0.3  # only the chosen rate's runs
+    assert summary["borrow"]["lr"] == 0.3 and summary["borrow"]["n"] == 3  # exploratory: 3 seeds
+    assert summary["fixed"]["lr"] == catalog.FIT["lr"]
+    # Seeds 0 and 1 of the chosen rate are the sweep's runs, not trained twice.
+    assert order.count((0.3, 0)) == 1 + 1  # once for "swept", once for "borrow"
     stored = json.loads((tmp_path / "tiny.json").read_text())
-    assert [r["label"] for r in stored["runs"]] == ["cnn", "reduced"]
-    run = stored["runs"][0]
-    assert len(run["epochs"]) == 1 and 0 <= run["test_acc"] <= 1
-    assert set(run["test_by_scale"]) == {"all", "small", "medium", "large"}
-    assert run["machine"]["threads"] >= 1 and run["machine"]["torch"] == torch.__version__
-    assert set(stored["runs"][0]["branch_ablation"]) == {"none"}  # the plain CNN: no branches
-    assert set(stored["runs"][1]["branch_ablation"]) == {"none", *probes.BRANCHES}
-    assert not (tmp_path / "tiny.lock").exists()
-    # A second call trains only what is missing (seed 1), and keeps the stored runs as they were.
-    data = ledger.run("tiny", results=tmp_path, log=messages.append)
-    assert [(r["label"], r["seed"]) for r in data["runs"]] == [
-        ("cnn", 0), ("reduced", 0), ("cnn", 1), ("reduced", 1)
-    ]  # fmt: skip
-    assert data["runs"][0] == stored["runs"][0]
-    assert "2 runs stored, 2 to train" in messages[-3]
+    assert stored["runs"] == data["runs"] and not (tmp_path / "tiny.lock").exists()
+    before = len(tiny.trained)
+    ledger.run("tiny", results=tmp_path, log=lambda m: None)  # complete: trains nothing
+    assert len(tiny.trained) == before
+
+
+def test_the_long_budget_takes_the_short_budgets_choice(tiny, tmp_path, monkeypatch):
+    object.__setattr__(tiny, "long", ("swept", "fixed"))
+    with pytest.raises(FileNotFoundError):
+        ledger.run("tiny", "cpu-long", results=tmp_path, log=lambda m: None)
+    ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    long = ledger.run("tiny", "cpu-long", results=tmp_path, log=lambda m: None)
+    lrs = {
+        (r["label"], r["config"]["fit"]["lr"], r["config"]["fit"]["epochs"]) for r in long["runs"]
+    }
+    assert lrs == {("swept", 0.3, 40), ("fixed", catalog.FIT["lr"], 40)}
+    assert len(long["runs"]) == 2 * len(catalog.PRIMARY_SEEDS)
+
+
+def test_run_refuses_an_uncommitted_tree_unless_told_and_then_stores_the_diff_hash(
+    tiny, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ledger, "source_state", lambda: runner.SourceState("abc123", "d1ff"))
+    with pytest.raises(RuntimeError, match="uncommitted changes"):
+        ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    data = ledger.run("tiny", results=tmp_path, allow_dirty=True, log=lambda m: None)
+    assert {r["machine"]["diff_sha256"] for r in data["runs"]} == {"d1ff"}
 
 
 def test_run_refuses_stored_runs_of_another_configuration(tiny, tmp_path):
-    ledger.run("tiny", seeds=(0,), labels=["cnn"], results=tmp_path, log=lambda m: None)
-    tiny.configs["cnn"]["epochs"] = 2  # the catalog changed since the run was stored
+    ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    tiny.arms["fixed"].fit["grad_clip"] = 1.0  # the catalog changed since the runs were stored
     with pytest.raises(RuntimeError, match="another configuration"):
-        ledger.run("tiny", seeds=(0,), labels=["cnn"], results=tmp_path, log=lambda m: None)
+        ledger.run("tiny", results=tmp_path, log=lambda m: None)
+
+
+def test_runs_are_copied_between_experiments_only_from_the_same_code(tiny, tmp_path, monkeypatch):
+    ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    twin = catalog.Experiment(
+        "twin",
+        "test",
+        "?",
+        {"fixed": tiny.arms["fixed"]},
+        (catalog.Comparison("fixed", "fixed", primary=True),),
+    )
+    monkeypatch.setitem(catalog.EXPERIMENTS, "twin", twin)
+    before = len(tiny.trained)
+    data = ledger.run("twin", results=tmp_path, log=lambda m: None)
+    assert len(tiny.trained) == before and {r["copied_from"] for r in data["runs"]} == {"tiny"}
+    (tmp_path / "twin.json").unlink()
+    monkeypatch.setattr(ledger, "source_state", lambda: runner.SourceState("def456", None))
+    ledger.run("twin", results=tmp_path, log=lambda m: None)  # other code: trained again
+    assert len(tiny.trained) == before + len(catalog.PRIMARY_SEEDS)
 
 
 def test_a_busy_results_file_is_refused_and_a_stale_lock_taken_over(tiny, tmp_path):
     lock = tmp_path / "tiny.lock"
     lock.write_text("1")  # pid 1 is alive: another job computes this file
     with pytest.raises(RuntimeError, match="being computed by process 1"):
-        ledger.run("tiny", seeds=(0,), labels=["cnn"], results=tmp_path, log=lambda m: None)
+        ledger.run("tiny", results=tmp_path, log=lambda m: None)
     lock.write_text("999999999")  # no such process: a killed job's lock
-    ledger.run("tiny", seeds=(0,), labels=["cnn"], results=tmp_path, log=lambda m: None)
+    ledger.run("tiny", results=tmp_path, log=lambda m: None)
     assert not lock.exists()
 
 
-def test_summarize_against_statistics():
-    data = {"experiment": "bottleneck", "runs": [
-        {"label": "reduced", "seed": s, "test_acc": a, "test_by_scale": {"small": a / 2}}
-        for s, a in enumerate([0.5, 0.7, 0.9])
-    ] + [{"label": "naive", "seed": 0, "test_acc": 0.4, "test_by_scale": {"small": 0.1}}]}  # fmt: skip
-    s = ledger.summarize(data)
-    assert list(s) == ["naive", "reduced"]  # catalog order, not file order
-    assert s["reduced"]["mean"] == pytest.approx(0.7)
-    assert s["reduced"]["sd"] == pytest.approx(statistics.stdev([0.5, 0.7, 0.9]))
-    assert (s["reduced"]["min"], s["reduced"]["max"], s["reduced"]["n"]) == (0.5, 0.9, 3)
-    assert math.isnan(s["naive"]["sd"])
-    assert ledger.summarize(data, "test_by_scale.small")["reduced"]["values"] == [0.25, 0.35, 0.45]
+def test_report_lines_state_the_interval_and_the_kind_of_comparison(tiny, tmp_path):
+    data = ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    line = report.compare(data, "swept", "fixed")
+    # test = val + 0.01 seed + 0.05 (mini_baseline): swept (val 0.4477 at lr 0.3) - fixed (val
+    # 0.3) = +19.8 points on every seed, so the interval is a point
+    assert line.startswith("[primary] test_acc: swept") and "5 paired seeds" in line
+    assert (
+        "difference +19.8 points, 95% CI [+19.8, +19.8]: difference shown: swept is ahead" in line
+    )
+    assert report.compare(data, "borrow", "swept").startswith("[exploratory]")
+    assert "(the interval includes zero)" in report.compare(data, "borrow", "swept")
+    assert "chosen 0.3" in report.sweep(data, "swept") and "inside the sweep" in report.sweep(
+        data, "swept"
+    )
+    live = report.live_vs_ledger(0.5, data, "fixed")
+    assert "falls in" in live and "above that interval" in live
+    assert "Test CPU (cpu, 1 thread, commit abc123)" in report.provenance(data)
 
 
 def test_load_without_results_says_how_to_compute_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="inception_lab.experiments run bottleneck"):
+    with pytest.raises(FileNotFoundError, match=r"inception_lab\.experiments run bottleneck"):
         ledger.load("bottleneck", results=tmp_path)
+
+
+def test_unknown_experiment_names_the_valid_ones():
+    with pytest.raises(ValueError, match="valid names: ceiling, bottleneck"):
+        ledger.get("nope")
+
+
+def test_cli_errors_and_list(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "nope"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in catalog.EXPERIMENTS:
+        assert name in out
+
+
+# --------------------------------------------------------------------------- one real run
+def test_seeds_draw_their_own_training_images_and_share_one_test_set():
+    config = catalog.resolve(catalog.EXPERIMENTS["bottleneck"], "naive")
+    config["data"].update(train_size=60, val_size=30, test_size=60)
+    a0, a1 = runner._loaders(config, 0, "cpu"), runner._loaders(config, 1, "cpu")
+    assert not torch.equal(a0.train.dataset.images, a1.train.dataset.images)
+    assert torch.equal(a0.test.dataset.images, a1.test.dataset.images)
+    again = runner._loaders(config, 0, "cpu")  # another arm, same seed: the same images
+    assert torch.equal(a0.train.dataset.images, again.train.dataset.images)
+
+
+def test_one_real_run_records_what_the_ledger_needs():
+    config = catalog.resolve(catalog.EXPERIMENTS["googlenet_vs_cnn"], "mini GoogLeNet + aux heads")
+    config["data"].update(train_size=60, val_size=30, test_size=60, batch_size=30)
+    config["model_args"]["width"] = 0.25
+    config["fit"]["epochs"] = 1
+    record = runner.train_run(config, 3, ("grad_norm",), "cpu", CLEAN)
+    assert record["seed"] == record["data_seed"] == 3 and len(record["epochs"]) == 1
+    assert math.isfinite(record["final_train_loss"]) and 0 <= record["test_acc"] <= 1
+    machine = record["machine"]
+    for key in ("python", "torch", "torchvision", "numpy", "cpu", "commit", "diff_sha256"):
+        assert key in machine, key
+    assert set(record["grad_norm"]) == {"init", "final"}
+
+
+def test_probes_leave_the_model_and_the_random_generator_as_they_were():
+    from inception_lab.models import build
+
+    torch.manual_seed(0)
+    model = build("mini_googlenet", num_classes=10, aux_logits=True, bn=True, width=0.5).eval()
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    g = probes.stage_grad_norms(model, x, y, aux_weight=0.3)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert torch.equal(rng, torch.get_rng_state()) and not model.training
+    assert all(p.grad is None for p in model.parameters())
+    # Stages after the last tapped one (inception4d) get no gradient from the heads.
+    assert g["with_aux"]["inception5b"] == pytest.approx(g["main"]["inception5b"])
+    assert g["with_aux"]["inception3a"] != pytest.approx(g["main"]["inception3a"])
 
 
 def test_accuracy_by_scale_by_hand():
@@ -171,110 +398,9 @@ def test_temperature_scaling_repairs_overconfidence():
     assert result["test_nll_after"] < result["test_nll_before"]
 
 
-def test_stage_grad_norms_adds_the_aux_heads_gradient_to_early_stages_only():
-    from inception_lab.models import build
-
-    torch.manual_seed(0)
-    model = build("mini_googlenet", aux_logits=True, bn=True, width=0.5)
-    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
-    g = probes.stage_grad_norms(model, x, y, aux_weight=0.3)
-    assert set(g) == {"main", "with_aux"}
-    # Stages after the last tapped one (inception4d) get no gradient from the heads.
-    assert g["with_aux"]["inception5b"] == pytest.approx(g["main"]["inception5b"])
-    assert g["with_aux"]["inception3a"] != pytest.approx(g["main"]["inception3a"])
-    plain = probes.stage_grad_norms(build("mini_baseline", width=0.5), x, y, 0.3)
-    assert set(plain) == {"main"}
-
-
-def test_cli_errors_and_list(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["run", "nope"])
-    assert "invalid choice" in capsys.readouterr().err
-    assert cli.main(["list"]) == 0
-    out = capsys.readouterr().out
-    for name in experiments.EXPERIMENTS:
-        assert name in out
-
-
-def test_verify_reproduces_the_cheapest_stored_run():
-    """Re-train one stored run of the cheapest experiment: the same result to the digit on the
-    machine type that stored it, within the seed spread elsewhere (under a minute)."""
-    data = ledger.load("bottleneck")
-    cheapest = min(data["runs"], key=lambda r: r["train_seconds"])
-    result = ledger.verify("bottleneck", cheapest["seed"], cheapest["label"])
-    if result["same_machine"]:
-        assert result["exact"], result
-    else:
-        assert result["within_spread"], result
-
-
-def _ledger(values: dict[str, list[float]]) -> dict:
-    runs = [
-        {"label": label, "seed": s, "test_acc": v, "test_by_scale": {k: v for k in
-         ("small", "medium", "large")},
-         "machine": {"cpu": "Test CPU", "device": "cpu", "threads": 1}}
-        for label, vs in values.items() for s, v in enumerate(vs)
-    ]  # fmt: skip
-    return {"experiment": "bottleneck", "budget": "cpu", "runs": runs}
-
-
-def test_compare_calls_a_gap_only_when_the_seeds_separate():
-    apart = _ledger({"naive": [0.60, 0.62, 0.64], "reduced": [0.80, 0.82, 0.84]})
-    text = experiments.compare(apart, "reduced", "naive")
-    assert "difference +20.0 points" in text and "reduced is ahead on every seed" in text
-    overlap = _ledger({"naive": [0.60, 0.75, 0.90], "reduced": [0.62, 0.80, 0.85]})
-    assert "within the seed spread" in experiments.compare(overlap, "reduced", "naive")
-    with pytest.raises(ValueError, match="no runs of 'nope'"):
-        experiments.compare(apart, "nope", "naive")
-    errors = _ledger({"naive": [0.02, 0.03, 0.025], "reduced": [0.09, 0.10, 0.08]})
-    for run in errors["runs"]:
-        run["test_ece"] = run["test_acc"]
-    assert "naive is better (lower) on every seed" in experiments.compare(
-        errors, "reduced", "naive", "test_ece"
-    )
-
-
-def test_table_provenance_and_live_run_text():
-    data = _ledger({"naive": [0.5, 0.7, 0.9]})
-    assert experiments.table(data) == "naive  70.0% ± 20.0%  [50.0%, 90.0%]  3 seeds"
-    line = experiments.provenance(data)
-    assert "3 runs, seeds [0, 1, 2]" in line and "Test CPU (cpu, 1 thread)" in line
-    assert "python -m inception_lab.experiments run bottleneck --budget cpu" in line
-    assert "inside their range" in experiments.live_vs_ledger(0.6, data, "naive")
-    assert "below their range" in experiments.live_vs_ledger(0.4, data, "naive", note="3 epochs")
-
-
-def test_plot_seeds_draws_every_seed_and_the_mean():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.collections import PathCollection
-
-    from inception_lab import viz
-
-    data = _ledger({"naive": [0.5, 0.7, 0.9], "reduced": [0.8, 0.85, 0.9]})
-    fig = viz.plot_seeds(data)
-    ax = fig.axes[0]
-    dots = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
-    assert sorted(float(y) for d in dots for y in d[:, 1]) == [0.5, 0.7, 0.8, 0.85, 0.9, 0.9]
-    assert [round(b.get_height(), 4) for b in ax.patches] == [0.7, 0.85]
-    assert len(viz.plot_seeds_by_scale(data).axes) == 3
-    with pytest.raises(ValueError, match="none of the labels"):
-        viz.plot_seeds(data, labels=["nope"])
-
-
-def test_the_gpu_budget_runs_end_to_end_in_a_smoke_run(tmp_path):
-    """--budget gpu (wider model, all the data, more epochs), cut to a few steps by the smoke
-    variable, on whatever device is here; a smoke run may not write into the committed ledger."""
-    env = {**os.environ, "INCEPTION_LAB_SMOKE_STEPS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "inception_lab.experiments", "run", "bottleneck", "--budget",
-               "gpu", "--seeds", "0", "--labels", "reduced"]  # fmt: skip
-    out = subprocess.run([*command, "--results", str(tmp_path)], env=env, capture_output=True,
-                         text=True, check=False)  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    (run,) = json.loads((tmp_path / "bottleneck.gpu.json").read_text())["runs"]
-    assert run["smoke"] and run["config"]["model_args"]["width"] == 2.0
-    assert run["config"]["data"]["train_size"] == 10000 and run["config"]["epochs"] == 30
-    assert len(run["epochs"]) == 2  # smoke.MAX_EPOCHS
-    refused = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert refused.returncode == 2 and "may not write to the ledger" in refused.stderr
+# --------------------------------------------------------------------------- the first protocol
+def test_the_first_protocol_still_reads_every_stored_file():
+    for name in protocol1.EXPERIMENTS:
+        data = protocol1.load(name)
+        summary = protocol1.summarize(data)
+        assert summary and all(s["n"] >= 3 for s in summary.values()), name

@@ -114,16 +114,20 @@ def test_timm_key_mapping_examples():
     assert key("mixed_7a.branch1.0.conv.weight") == "reduction_b.branches.branch3x3b.0.conv.weight"
     assert key("conv2d_7b.bn.running_var") == "conv_final.bn.running_var"
     assert key("classif.weight") == "fc.weight"
-    with pytest.raises(ValueError, match="no place for timm's tensor 'stem.conv.weight'"):
+    with pytest.raises(ValueError, match=r"no place for timm's tensor 'stem\.conv\.weight'"):
         key("stem.conv.weight")
 
 
 # --------------------------------------------------------------------------- torchvision
 TORCHVISION = {  # name -> (torchvision builder, ours, input size, parameters without aux heads)
-    "googlenet": (torchvision.models.googlenet, lambda: models.googlenet("torchvision"), 224,
-                  6_624_904),
+    "googlenet": (
+        torchvision.models.googlenet,
+        lambda: models.googlenet(variant="torchvision"),
+        224,
+        6_624_904,
+    ),
     "inception_v3": (torchvision.models.inception_v3, models.inception_v3, 299, 23_834_568),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", list(TORCHVISION))

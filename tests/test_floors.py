@@ -80,3 +80,39 @@ def test_no_api_newer_than_the_floor_sneaks_in():
     source = _sources()
     found = [what for pattern, what in newer.items() if re.search(pattern, source)]
     assert not found, f"these need a newer torch than the floor {_floor('torch')}: {found}"
+
+
+def _typed_floors(text: str) -> list[str]:
+    """Where `text` states the torch or torchvision floor of pyproject.toml ("torch 2.3",
+    "torch >= 2.3", "torchvision 0.18"), not a longer version that starts with it."""
+    found = []
+    for name in ("torch", "torchvision"):
+        floor = ".".join(map(str, _floor(name)))
+        pattern = rf"\b{name}\s*(?:>=|≥|version)?\s*{re.escape(floor)}(?![\d.]*\d)"
+        found += [m[0] for m in re.finditer(pattern, text)]
+    return found
+
+
+def test_the_floors_are_stated_in_pyproject_only():
+    """No document or notebook source types the torch or torchvision floor again: the welcome
+    notebook prints it from the installed metadata (inception_lab.versions), so that raising the
+    floor in pyproject.toml is the whole change."""
+    import json
+
+    files = [*ROOT.glob("*.md"), *ROOT.glob("*/*.md"), ROOT / "environment.yml"]
+    texts = {
+        str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
+        for p in files
+        if not p.relative_to(ROOT).parts[0].startswith((".", "build"))
+    }
+    for path in ROOT.glob("notebooks/*.ipynb"):  # sources only: outputs print what was installed
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts[str(path.relative_to(ROOT))] = "\n".join("".join(c["source"]) for c in cells)
+    assert "README.md" in texts and "notebooks/00_welcome.ipynb" in texts
+    found = {where: _typed_floors(text) for where, text in texts.items() if _typed_floors(text)}
+    assert not found, found
+    # The scan finds a floor typed by hand, and leaves longer versions alone.
+    torch_floor = ".".join(map(str, _floor("torch")))
+    assert _typed_floors(f"needs torch {torch_floor} or newer") == [f"torch {torch_floor}"]
+    assert _typed_floors(f"torch>={torch_floor}") == [f"torch>={torch_floor}"]
+    assert _typed_floors(f"measured with torch {torch_floor}1.4, torch {torch_floor}.1") == []

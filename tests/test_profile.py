@@ -142,7 +142,7 @@ PAPER_TABLE = {
 
 
 def test_paper_googlenet_matches_reference_table():
-    model = meta(models.googlenet, "paper")
+    model = meta(models.googlenet, variant="paper")
     assert count_weights(model) == 6_990_272
     macs = count_macs(model, (3, 224, 224))
     assert round(macs / 1e9, 3) == 1.583
@@ -163,7 +163,7 @@ def test_torchvision_googlenet_macs():
     tv = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
     assert count_macs(tv, (3, 224, 224)) == 1_498_376_192
     assert count_params(tv) == 6_624_904
-    ours = meta(models.googlenet, "torchvision")
+    ours = meta(models.googlenet, variant="torchvision")
     assert count_macs(ours, (3, 224, 224)) == 1_498_376_192
     assert count_params(ours) == 6_624_904
 
@@ -199,7 +199,7 @@ def test_param_breakdown_per_branch_and_child():
     assert parts["project"] == 128 * 320  # concat width 32 + 32 + 64 -> 320
     assert sum(parts.values()) == count_weights(res)
 
-    net = meta(models.googlenet, "paper")
+    net = meta(models.googlenet, variant="paper")
     parts = param_breakdown(net)
     assert list(parts) == [n for n, _ in net.named_children()]
     assert parts["maxpool1"] == 0 and sum(parts.values()) == count_params(net)
@@ -217,7 +217,7 @@ def test_param_breakdown_lists_own_parameters():
 
 # --------------------------------------------------------------------------- cost table
 def test_cost_table_rows_and_totals():
-    model = meta(models.googlenet, "paper")
+    model = meta(models.googlenet, variant="paper")
     table = cost_table(model, (3, 224, 224))
     assert table.names == [n for n, _ in model.named_children()]
     assert table.total["macs"] == count_macs(model, (3, 224, 224))
@@ -233,7 +233,7 @@ def test_cost_table_rows_and_totals():
 
 
 def test_cost_table_batch_and_aux_heads():
-    model = meta(models.googlenet, "paper", aux_logits=True)
+    model = meta(models.googlenet, variant="paper", aux_logits=True)
     model.train()
     table = cost_table(model, (2, 3, 224, 224))
     assert model.training  # counting runs in eval mode and restores the mode afterwards
@@ -290,10 +290,12 @@ def all_blocks():
             (B.InceptionA(192, 64, 48, 64, 64, 96, 32), (192, 35, 35)),
             (B.InceptionB(768, 192, 128, 192, 128, 192, 192), (768, 17, 17)),
             (B.InceptionC(1280, 320, 384, 384, 448, 384, 192), (1280, 8, 8)),
-            (B.GridReduction(288, {"branch3x3": [(384, 3)], "dbl": [(64, 1), (96, 3), (96, 3)]}),
-             (288, 35, 35)),
+            (
+                B.GridReduction(288, {"branch3x3": [(384, 3)], "dbl": [(64, 1), (96, 3), (96, 3)]}),
+                (288, 35, 35),
+            ),
             (B.InceptionResNetBlock.b(1088), (1088, 17, 17)),
-    ]  # fmt: skip
+        ]
 
 
 @pytest.mark.parametrize("block, size", all_blocks(), ids=lambda v: type(v).__name__)
@@ -337,7 +339,7 @@ def test_branch_costs_on_torchvision_block_and_refusals():
     assert table.total["macs"] == count_macs(tv_block, (192, 28, 28))
     with pytest.raises(ValueError, match="has no branches"):
         branch_costs(nn.Conv2d(3, 3, 3), (3, 8, 8))
-    with pytest.raises(ValueError, match="must be a torch.nn.Module"):
+    with pytest.raises(ValueError, match=r"must be a torch\.nn\.Module"):
         branch_costs("inception3a", (3, 8, 8))
 
 
@@ -399,7 +401,7 @@ def test_input_too_small_names_the_size():
     with pytest.raises(ValueError, match=r"input size \(3, 8, 8\).*maxpool3"):
         count_macs(tv, (3, 8, 8))
     with pytest.raises(ValueError, match=r"input size \(3, 16, 16\).*at least 31x31"):
-        count_macs(meta(models.googlenet, "paper"), (3, 16, 16))
+        count_macs(meta(models.googlenet, variant="paper"), (3, 16, 16))
     with pytest.raises(ValueError, match=r"input size \(4, 28, 28\).*192 input channels"):
         cost_table(B.Inception(192, 64, 96, 128, 16, 32, 32), (4, 28, 28))
 
@@ -422,7 +424,7 @@ def test_bad_input_size(size):
     ],
 )
 def test_non_modules_are_refused(call):
-    with pytest.raises(ValueError, match="must be a torch.nn.Module"):
+    with pytest.raises(ValueError, match=r"must be a torch\.nn\.Module"):
         call()
 
 
@@ -442,4 +444,4 @@ def test_describe_layer():
     assert describe_layer(nn.Conv2d(8, 8, 3, groups=8)) == "3x3 conv, 8, groups=8"
     assert describe_layer(nn.Dropout(0.4)) == "dropout 40%"
     assert describe_layer(B.SplitConv(8, 4)) == "1x3 conv, 4 | 3x1 conv, 4"
-    assert profile.model_name(meta(models.googlenet, "paper")) == "googlenet (paper)"
+    assert profile.model_name(meta(models.googlenet, variant="paper")) == "googlenet (paper)"

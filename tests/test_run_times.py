@@ -2,19 +2,22 @@
 
 Every title cell, the welcome notebook's lesson table, the README's table and the instructor
 guide's table state the file's seconds with the one rounding rule of tools/run_times.py, and the
-file has one entry per notebook. The comparison is also run on planted copies, to show that it
-fails when a stated time is edited by hand, and that `write_texts` repairs exactly those texts.
+file has one entry per notebook. tools/lessons.py writes and checks those texts (with the rest of
+what the lesson list states: tests/test_lessons.py); the comparison is also run on planted copies
+(the `copy_of_course` fixture of tests/conftest.py), to show that it fails when a stated time is
+edited by hand, and that `lessons.write_texts` repairs exactly those texts.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
+import re
 from pathlib import Path
 
 import pytest
 
+import lessons
 import run_times as rt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,18 +43,6 @@ def _edit_notebook(root: Path, name: str, old: str, new: str, cell: int | None =
     target = next(c for c in cells if old in "".join(c["source"]))
     target["source"] = "".join(target["source"]).replace(old, new, 1).splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-@pytest.fixture
-def copy_of_course(tmp_path: Path) -> Path:
-    """The notebooks, run_times.json, README.md and the instructor guide, copied to tmp_path."""
-    (tmp_path / "notebooks").mkdir()
-    for name in [*NOTEBOOKS, rt.FILE_NAME]:
-        shutil.copy(ROOT / "notebooks" / name, tmp_path / "notebooks" / name)
-    for doc in (rt.README, rt.GUIDE):
-        (tmp_path / doc).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / doc, tmp_path / doc)
-    return tmp_path
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -120,29 +111,46 @@ def test_title_cell_states_the_recorded_time(name):
     assert rt.title_problems(_title(ROOT, name), expected) == []
 
 
+def _run_time_column(markdown: str) -> dict[str, str]:
+    """{notebook: its run-time cell} of the first table whose header names a run time, the row's
+    notebook found by the lesson number that starts its first cell ("3", "03 GoogLeNet")."""
+    lines = markdown.split("\n")
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("|") and "run time" in ln.lower())
+    header = [c.strip().lower() for c in lines[start].strip("|").split("|")]
+    column = next(k for k, cell in enumerate(header) if "run time" in cell)
+    stated = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        (name,) = [n for n in NOTEBOOKS if int(n[:2]) == int(re.match(r"\d+", cells[0])[0])]
+        stated[name] = cells[column]
+    return stated
+
+
 @pytest.mark.parametrize(
     ("label", "notebooks"),
     [
-        ("welcome", [n for n in NOTEBOOKS if n != rt.WELCOME]),  # the lessons, not itself
+        ("welcome", NOTEBOOKS[1:]),  # the lessons, not itself
         ("README", NOTEBOOKS),
         ("guide", NOTEBOOKS),
     ],
 )
 def test_table_rows_state_the_recorded_times(label, notebooks):
     text = {
-        "welcome": lambda: _markdown(ROOT, rt.WELCOME),
-        "README": lambda: (ROOT / rt.README).read_text(encoding="utf-8"),
-        "guide": lambda: (ROOT / rt.GUIDE).read_text(encoding="utf-8"),
+        "welcome": lambda: _markdown(ROOT, "00_welcome.ipynb"),
+        "README": lambda: (ROOT / "README.md").read_text(encoding="utf-8"),
+        "guide": lambda: (ROOT / "docs" / "instructor_guide.md").read_text(encoding="utf-8"),
     }[label]()
-    stated = rt.table_times(text, NOTEBOOKS)
-    assert sorted(stated) == sorted(notebooks)
+    stated = _run_time_column(text)
+    assert list(stated) == notebooks  # one row per notebook, in order
     for name in notebooks:
         assert stated[name] == rt.display(RECORDED.notebooks[name].seconds), name
     assert rt.total_problems(text, rt.total_phrase(RECORDED.total)) == []
 
 
 def test_check_finds_no_disagreement():
-    assert rt.check(ROOT) == []
+    assert lessons.check(ROOT) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,12 +158,12 @@ def test_check_finds_no_disagreement():
 
 
 def test_a_title_edited_to_another_time_fails(copy_of_course):
-    assert rt.check(copy_of_course) == []
+    assert lessons.check(copy_of_course) == []
     name = "03_googlenet.ipynb"
     right = rt.display(RECORDED.notebooks[name].seconds)
     wrong = "about 3 min" if right != "about 3 min" else "about 1 min"
     _edit_notebook(copy_of_course, name, f"**Run time:** {right}", f"**Run time:** {wrong}", 0)
-    problems = rt.check(copy_of_course)
+    problems = lessons.check(copy_of_course)
     assert len(problems) == 1 and problems[0].startswith(f"notebooks/{name}, cell 0:"), problems
     assert wrong in problems[0]
     # The same comparison on the text alone.
@@ -177,22 +185,27 @@ def test_edited_tables_and_totals_fail_and_write_texts_repairs_only_them(copy_of
     wrong = "about 9 min"
     total = rt.total_phrase(RECORDED.total)
     _edit_notebook(copy_of_course, name, f"**Run time:** {right}", f"**Run time:** {wrong}", 0)
-    _edit_notebook(copy_of_course, rt.WELCOME, f"| {right} |", f"| {wrong} |")
-    _edit_notebook(copy_of_course, rt.WELCOME, total, "the whole course takes about 99 min")
-    for doc in (rt.README, rt.GUIDE):
+    _edit_notebook(copy_of_course, lessons.WELCOME, f"| {right} |", f"| {wrong} |")
+    _edit_notebook(copy_of_course, lessons.WELCOME, total, "the whole course takes about 99 min")
+    for doc in (lessons.README, lessons.GUIDE):
         path = copy_of_course / doc
         text = path.read_text(encoding="utf-8")
         row = next(ln for ln in text.splitlines() if ("05" in ln[:12]) and right in ln)
         path.write_text(text.replace(row, row.replace(right, wrong)), encoding="utf-8")
-    problems = rt.check(copy_of_course)
+    problems = lessons.check(copy_of_course)
     where = sorted({p.split(":")[0] for p in problems})
     assert where == sorted(
-        [f"notebooks/{name}, cell 0", f"notebooks/{rt.WELCOME}", str(rt.README), str(rt.GUIDE)]
+        [
+            f"notebooks/{name}, cell 0",
+            f"notebooks/{lessons.WELCOME}",
+            str(lessons.README),
+            str(lessons.GUIDE),
+        ]
     ), problems
     assert sum("99 min" in p for p in problems) == 1
 
-    changed = rt.write_texts(copy_of_course)
-    assert rt.check(copy_of_course) == []
+    changed = lessons.write_texts(copy_of_course)
+    assert lessons.check(copy_of_course) == []
     assert _snapshot(copy_of_course) == before  # byte for byte: outputs and other cells untouched
     assert len(changed) == 4
 
@@ -201,11 +214,11 @@ def test_write_texts_writes_nothing_when_a_title_has_no_run_time_sentence(copy_o
     name = "04_factorization.ipynb"
     expected = rt.sentence(RECORDED.notebooks[name].seconds, RECORDED.threads)
     _edit_notebook(copy_of_course, name, expected, "**Run time:** quick", 0)
-    readme = copy_of_course / rt.README
+    readme = copy_of_course / lessons.README
     readme.write_text(readme.read_text(encoding="utf-8").replace("about", "roughly", 1))
     before = _snapshot(copy_of_course)
-    with pytest.raises(rt.RunTimesError, match=f"nothing was rewritten: notebooks/{name}"):
-        rt.write_texts(copy_of_course)
+    with pytest.raises(lessons.LessonsError, match=f"nothing was rewritten: notebooks/{name}"):
+        lessons.write_texts(copy_of_course)
     assert _snapshot(copy_of_course) == before
 
 
@@ -215,7 +228,7 @@ def test_missing_and_stale_entries_are_reported(copy_of_course):
     del data["notebooks"]["07_residual_scaling.ipynb"]
     data["notebooks"]["99_gone.ipynb"] = {"seconds": 1.0, "date": "2026-01-01", "commit": "abc"}
     path.write_text(json.dumps(data), encoding="utf-8")
-    problems = rt.check(copy_of_course)
+    problems = lessons.check(copy_of_course)
     assert any("no entry for notebooks/07_residual_scaling.ipynb" in p for p in problems)
     assert any("stale entry 99_gone.ipynb" in p for p in problems)
 
@@ -240,7 +253,7 @@ def test_a_malformed_file_is_a_clear_error(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(rt.RunTimesError, match=message):
         rt.load(path)
-    with pytest.raises(rt.RunTimesError, match="does not exist.*--record-times"):
+    with pytest.raises(rt.RunTimesError, match=r"does not exist.*--record-times"):
         rt.load(tmp_path / "missing.json")
 
 
@@ -264,7 +277,7 @@ def test_the_file_round_trips_and_a_partial_record_keeps_the_other_entries(tmp_p
     assert sorted(new.notebooks) == NOTEBOOKS[:-1]
 
 
-def test_recording_refuses_to_mix_machines_or_record_a_smoke_run(tmp_path, monkeypatch):
+def test_recording_refuses_to_mix_machines_or_record_a_smoke_run(tmp_path):
     path = tmp_path / rt.FILE_NAME
     rt.save(RECORDED, path)
     other = {**RECORDED.machine, "threads": RECORDED.threads + 2}
@@ -272,9 +285,8 @@ def test_recording_refuses_to_mix_machines_or_record_a_smoke_run(tmp_path, monke
     rt.check_can_record(path, NOTEBOOKS[:1], NOTEBOOKS, RECORDED.machine)  # same machine: fine
     with pytest.raises(rt.RunTimesError, match="another machine"):
         rt.check_can_record(path, NOTEBOOKS[:1], NOTEBOOKS, other)
-    monkeypatch.setenv("INCEPTION_LAB_SMOKE_STEPS", "2")
     with pytest.raises(rt.RunTimesError, match="smoke"):
-        rt.check_can_record(path, NOTEBOOKS, NOTEBOOKS, RECORDED.machine)
+        rt.check_can_record(path, NOTEBOOKS, NOTEBOOKS, RECORDED.machine, smoke_steps=2)
 
 
 def test_record_times_updates_the_file_and_every_text(copy_of_course, capsys):
@@ -289,10 +301,10 @@ def test_record_times_updates_the_file_and_every_text(copy_of_course, capsys):
     recorded = rt.load(notebooks / rt.FILE_NAME)
     assert recorded.machine == machine and recorded.notebooks["00_welcome.ipynb"].seconds == 100.0
     assert {e.commit for e in recorded.notebooks.values()} == {"abc1234"}
-    assert rt.check(copy_of_course) == []
+    assert lessons.check(copy_of_course) == []
     assert "about 1.5 min at" in _title(copy_of_course, "00_welcome.ipynb")
     assert "with 4 CPU threads" in _title(copy_of_course, "10_capstone.ipynb")
-    readme = (copy_of_course / rt.README).read_text(encoding="utf-8")
+    readme = (copy_of_course / lessons.README).read_text(encoding="utf-8")
     assert "| about 2 min |" in readme and rt.total_phrase(recorded.total) in readme
     assert "updated README.md" in capsys.readouterr().out
 
@@ -302,32 +314,3 @@ def test_course_run_refuses_to_record_at_the_gpu_budget(capsys):
 
     assert course.main(["run", "--budget", "gpu", "--record-times", "--fail-fast"]) == 2
     assert "records BUDGET='cpu' only" in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------------------------------------
-# Lesson titles and the site index
-
-
-def test_lesson_titles_share_one_style_and_the_index_shows_them_as_written(tmp_path):
-    import nbformat
-
-    import course
-
-    for name in NOTEBOOKS:
-        heading = _title(ROOT, name).splitlines()[0]
-        number = int(name[:2])
-        if name == rt.WELCOME:
-            assert heading == "# Welcome to Inception Lab"
-        else:
-            assert heading.startswith(f"# Lesson {number} — "), heading
-            assert len(heading) > len(f"# Lesson {number} — ") + 3, heading
-        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        assert course.notebook_title(nb, name) == heading[2:]
-
-    result = course.Result("03_googlenet.ipynb", "Lesson 3 — GoogLeNet", "ok", 41.0, "cpu")
-    index = course.write_index(
-        tmp_path, [result], {"torch": "x"}, {"03_googlenet.ipynb": "about 40 s"}
-    )
-    page = index.read_text(encoding="utf-8")
-    assert ">Lesson 3 — GoogLeNet</a>" in page and "<td>about 40 s</td>" in page
-    assert "<th>Recorded</th>" in page

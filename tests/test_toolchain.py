@@ -1,4 +1,5 @@
-"""The course toolchain: environment files, student edition, course runner, nbval set-up, welcome.
+"""The course toolchain: environment files, course runner, nbval set-up, welcome. (The student
+edition and grading with nbgrader: tests/test_grading.py.)
 
 The tools under test live in tools/ (on the path via pyproject's pytest `pythonpath`).
 """
@@ -6,8 +7,10 @@ The tools under test live in tools/ (on the path via pyproject's pytest `pythonp
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -17,13 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbval.plugin import get_sanitize_patterns
 
 import check_notebooks
-import student
 
 try:
     import tomllib
@@ -81,22 +81,85 @@ def test_environment_yml_is_in_step_with_pyproject():
     assert others == [] and pip_sections[0] == [install], (others, pip_sections[0])
 
 
-def test_pyproject_uses_ranges_that_admit_this_machines_torch():
+def _requirements() -> dict[str, str]:
+    """{name: requirement} of every dependency in pyproject.toml, the extras' included."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         requirements += extra
-    for requirement in requirements:
+    return {re.match(r"[\w-]+", r).group(0).lower(): r for r in requirements}
+
+
+def _range(requirement: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(floor, ceiling) of a 'name>=A,<B' requirement, as tuples of release numbers."""
+    match = re.fullmatch(r"[\w-]+>=([\d.]+),<([\d.]+)(;.*)?", requirement)
+    assert match, f"{requirement!r} is not a 'name>=floor,<ceiling' range"
+    return _release(match.group(1)), _release(match.group(2))
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'2.14.1+cu130' -> (2, 14, 1); tuples compare like releases, (2, 2, 9) < (2, 3)."""
+    return tuple(int(p) for p in re.match(r"\d+(?:\.\d+)*", version).group(0).split("."))
+
+
+def test_pyproject_uses_ranges_not_exact_pins():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for requirement in _requirements().values():
         assert "==" not in requirement, f"exact pin {requirement!r}: use a version range"
-        assert re.search(r"[<>]", requirement), f"{requirement!r} has no version range"
-    ranges = {re.match(r"[\w-]+", r).group(0): r for r in requirements}
-    assert ranges["torch"] == "torch>=2.3,<3"  # admits 2.14.1; the floor: tests/test_floors.py
-    assert ranges["torchvision"] == "torchvision>=0.18,<1"  # admits 0.29.1
+        floor, ceiling = _range(requirement)
+        assert floor < ceiling, requirement
     assert project["license"] == "MIT"
     for name in ("pytest", "nbval", "ruff", "playwright", "pillow", "pyyaml"):
         assert name in {
             re.match(r"[\w-]+", r).group(0) for r in project["optional-dependencies"]["dev"]
         }
+
+
+@pytest.mark.parametrize("name", ["torch", "torchvision"])
+def test_installed_torch_is_within_the_range_in_pyproject(name):
+    """The torch (and torchvision) this environment runs lies between pyproject's floor and
+    ceiling: the floor is the one tests/test_floors.py derives from the APIs the code calls."""
+    module = importlib.import_module(name)
+    floor, ceiling = _range(_requirements()[name])
+    installed = _release(module.__version__)
+    assert floor <= installed < ceiling, (module.__version__, _requirements()[name])
+
+
+def test_release_comparison_orders_versions_like_pip():
+    assert _release("2.14.1+cu130") == (2, 14, 1) and _release("2.3") == (2, 3)
+    assert _release("2.2.9") < _release("2.3") <= _release("2.3.0") < _release("2.14")
+    assert _range("torch>=2.3,<3") == ((2, 3), (3,))
+
+
+def test_installed_dependencies_are_within_the_ranges_in_pyproject():
+    """Every package pyproject.toml requires (the dev extra's too) is installed in a version its
+    range admits: a stale .venv (pyproject changed, not reinstalled) fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    checked = []
+    for requirement in requirements:
+        if ";" in requirement and sys.version_info >= (3, 11):  # tomli: Python 3.10 only
+            continue
+        name = re.match(r"[\w-]+", requirement).group(0)
+        floor, ceiling = _range(requirement)
+        version = importlib.metadata.version(name)
+        assert floor <= _release(version) < ceiling, (name, version, requirement)
+        checked.append(name)
+    assert {"torch", "torchvision", "numpy", "nbval"} <= set(checked)
+
+
+def test_installed_metadata_states_the_floors_of_pyproject():
+    """inception_lab.versions.floors (what the welcome notebook prints) reads the floors back from
+    the installed package: they are pyproject's, for every required (not optional) dependency."""
+    from inception_lab.versions import floors
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = {
+        re.match(r"[\w-]+", r).group(0).lower(): _range(r)[0] for r in project["dependencies"]
+    }
+    expected["python"] = _release(re.fullmatch(r">=([\d.]+)", project["requires-python"])[1])
+    assert floors() == expected
+    assert floors()["torch"] == _range(_requirements()["torch"])[0]
 
 
 def test_makefile_stamp_skips_reinstall_until_pyproject_changes(tmp_path):
@@ -126,153 +189,13 @@ def test_readme_leads_with_the_two_commands():
     assert "make lab" in readme and "BUDGET=gpu" in readme and "make student" in readme
 
 
-# --------------------------------------------------------------------------- student edition
-def solved_notebook() -> nbformat.NotebookNode:
-    """An instructor notebook with two exercises, one inside a function, one at top level."""
-    return notebook(
-    parameters_cell(),
-    "import math\n\n"
-    "def area(r):\n"
-    "    # Exercise 1: return the area of a circle of radius r\n"
-    "    ### BEGIN SOLUTION\n"
-    "    squared = r * r\n"
-    "    return math.pi * squared\n"
-    "    ### END SOLUTION\n",
-    "assert abs(area(2) - 4 * math.pi) < 1e-9",
-    '# Exercise 2: set `answer` to "forty-two" (with "quotes")\n'
-    "### BEGIN SOLUTION\n"
-    "answer = 42\n"
-    "### END SOLUTION\n"
-    "print(answer)",
-    )  # fmt: skip
+@pytest.mark.parametrize("bad", ["", "dev", "v", None, 2.3])
+def test_version_tuple_refuses_what_is_not_a_version(bad):
+    from inception_lab.versions import version_tuple
 
-
-def test_student_edition_replaces_every_solution_region():
-    solved = solved_notebook()
-    solved.cells[4].outputs = [new_output("stream", name="stdout", text="42\n")]
-    solved.cells[4].execution_count = 4
-    edition = student.student_edition(solved)
-    text = "\n".join(cell.source for cell in edition.cells)
-    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
-    assert "math.pi * squared" not in text and "answer = 42" not in text
-    # The stub keeps the exercise number and text, at the marker's indentation, after the comment.
-    assert edition.cells[2].source.splitlines()[-2:] == [
-        "    # Exercise 1: return the area of a circle of radius r",
-        '    raise NotImplementedError("Exercise 1: return the area of a circle of radius r")',
-    ]
-    assert edition.cells[4].source.splitlines()[1] == (
-        'raise NotImplementedError("Exercise 2: set `answer` to \\"forty-two\\" (with \\"quotes\\")")'
-    )
-    assert edition.cells[4].source.splitlines()[2] == "print(answer)"
-    # No outputs, no execution counts: a printed result could give the answer away.
-    assert all(
-        c.outputs == [] and c.execution_count is None
-        for c in edition.cells
-        if c.cell_type == "code"
-    )
-    assert solved.cells[4].outputs, "the instructor notebook itself must not be modified"
-    # The stub raises what it says.
-    namespace: dict = {}
-    exec(edition.cells[2].source, namespace)  # noqa: S102 (our own test cell)
-    with pytest.raises(
-        NotImplementedError, match="^Exercise 1: return the area of a circle of radius r$"
-    ):
-        namespace["area"](1.0)
-    with pytest.raises(NotImplementedError) as raised:
-        exec(edition.cells[4].source, {})  # noqa: S102 (our own test cell)
-    assert str(raised.value) == 'Exercise 2: set `answer` to "forty-two" (with "quotes")'
-
-
-@pytest.mark.parametrize(
-    ("source", "message"),
-    [
-        ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "must be a comment '# Exercise N"),
-        ("# Exercise 1: x\n### BEGIN SOLUTION\nx = 1\n", "never closed"),
-        ("# Exercise 1: x\n### BEGIN SOLUTION\n### END SOLUTION", "empty solution region"),
-        ("x = 1\n### END SOLUTION", "without a '### BEGIN SOLUTION'"),
-        (
-            "if 1:\n    # Exercise 1: x\n    ### BEGIN SOLUTION\n    x = 1\n### END SOLUTION",
-            "indented",
-        ),
-        ("# Exercise 2: x\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "numbered 1, 2, 3"),
-        ("# Exercise 1: x\n### BEGIN SOLUTION  # here\nx = 1\n### END SOLUTION", "stand alone"),
-        (
-            "if 1:\n    # Exercise 1: x\n    ### BEGIN SOLUTION\n    x = 1\nelse:\n    x = 2\n    ### END SOLUTION",
-            "less indented than its markers",
-        ),
-    ],
-)
-def test_malformed_solution_regions_are_refused_with_a_clear_message(source, message):
-    with pytest.raises(student.ExerciseFormatError, match=re.escape(message)):
-        student.student_edition(notebook(source))
-
-
-def test_student_edition_refuses_a_stub_that_breaks_the_cell():
-    # The region holds part of an expression: replacing it would leave invalid Python.
-    source = (
-        "x = (\n    # Exercise 1: x\n    ### BEGIN SOLUTION\n    1 +\n    ### END SOLUTION\n    2)"
-    )
-    with pytest.raises(student.ExerciseFormatError, match="not valid Python"):
-        student.student_edition(notebook(source))
-
-
-def test_make_student_writes_every_notebook(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    nbformat.write(solved_notebook(), src / "01_solved.ipynb")
-    nbformat.write(notebook("print(1)"), src / "00_plain.ipynb")
-    assert (
-        student.main(["--out", str(tmp_path / "out"), *map(str, sorted(src.glob("*.ipynb")))]) == 0
-    )
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["00_plain.ipynb", "01_solved.ipynb"]
-    edition = nbformat.read(tmp_path / "out" / "01_solved.ipynb", as_version=4)
-    assert edition.metadata["inception_lab"] == {"edition": "student", "exercises": 2}
-
-
-def _execute(nb: nbformat.NotebookNode, cwd: Path) -> None:
-    NotebookClient(
-        nb,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(cwd)}},
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    ).execute()
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_student_edition_of_each_notebook_stops_at_its_first_exercise(path):
-    nb = nbformat.read(path, as_version=4)
-    exercises = student.find_exercises(nb, str(path))
-    edition = student.student_edition(nb, str(path))
-    stubs = [
-        line.strip()
-        for cell in edition.cells
-        for line in cell.source.splitlines()
-        if line.strip().startswith("raise NotImplementedError(")
-    ]
-    originals = [  # stubs the instructor wrote by hand are not exercises
-        line.strip()
-        for cell in nb.cells
-        for line in cell.source.splitlines()
-        if line.strip().startswith("raise NotImplementedError(")
-    ]
-    assert len(stubs) - len(originals) == len(exercises)
-    if not exercises:
-        assert [c.source for c in edition.cells[1:]] == [c.source for c in nb.cells[1:]]
-        return
-    with pytest.raises(CellExecutionError) as raised:
-        _execute(edition, path.parent)
-    stopped = f"{raised.value.ename}: {raised.value.evalue}"
-    assert stopped == f"NotImplementedError: {exercises[0].message}", (
-        f"the student edition of {path.name} should stop at Exercise 1; it stopped with {stopped}"
-    )
-    failed = [
-        i
-        for i, c in enumerate(edition.cells)
-        if any(o.output_type == "error" for o in c.get("outputs", []))
-    ]
-    assert failed and failed[0] >= exercises[0].cell_index
+    with pytest.raises((TypeError, ValueError), match=r"release numbers|must be a string"):
+        version_tuple(bad)
+    assert version_tuple("2.14.1+cu130") == _release("2.14.1+cu130") == (2, 14, 1)
 
 
 # --------------------------------------------------------------------------- conventions
@@ -302,7 +225,7 @@ def test_convention_checker_finds_each_kind_of_problem(tmp_path):
         "last cell must be a markdown summary",
         'must set BUDGET = "cpu"',
         "must set SEED to an integer",
-        "only BUDGET and SEED; also has ['EPOCHS']",
+        "only BUDGET, SEED and SMOKE_STEPS; also has ['EPOCHS']",
         "execution count is 3, expected 2",
     ]:
         assert expected in problems, (expected, problems)
@@ -399,6 +322,7 @@ def _summary_notebook(*cells, title: str) -> nbformat.NotebookNode:
     return nb
 
 
+@pytest.mark.slow  # two notebooks through papermill, each in its own kernel
 def test_course_runner_names_the_failing_notebook_and_cell(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
@@ -419,10 +343,23 @@ def test_course_runner_names_the_failing_notebook_and_cell(tmp_path):
     before = {p: p.read_bytes() for p in (good, broken)}
     build = tmp_path / "build"
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "course.py"), "run", "--budget", "gpu",
-         "--notebook-dir", str(notebooks), "--build", str(build)],
-        capture_output=True, text=True, env=KERNEL_ENV, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(ROOT / "tools" / "course.py"),
+            "run",
+            "--budget",
+            "gpu",
+            "--notebook-dir",
+            str(notebooks),
+            "--build",
+            str(build),
+        ],
+        capture_output=True,
+        text=True,
+        env=KERNEL_ENV,
+        timeout=300,
+        check=False,
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     assert re.search(
@@ -442,8 +379,9 @@ def test_course_runner_names_the_failing_notebook_and_cell(tmp_path):
     assert 'href="02_broken.html"' in (build / "site" / "01_good.html").read_text()
     timings = json.loads((build / "timings.json").read_text())
     assert [(r["notebook"], r["status"]) for r in timings["notebooks"]] == [
-        ("01_good.ipynb", "ok"), ("02_broken.ipynb", "failed"),
-    ]  # fmt: skip
+        ("01_good.ipynb", "ok"),
+        ("02_broken.ipynb", "failed"),
+    ]
     assert all(r["seconds"] > 0 for r in timings["notebooks"]) and timings["budget"] == "gpu"
 
 
@@ -481,14 +419,19 @@ def test_execute_in_place_numbers_cells_and_keeps_a_failing_notebook_unchanged(t
     assert 'code cell 1 (pytest --nbval "Cell 1"), starting "1 / 0"' in err, err
 
 
+@pytest.mark.slow  # pytest --nbval in a subprocess, three kernels
 def test_nbval_fails_on_errors_and_changed_outputs_but_not_on_sanitized_noise(tmp_path):
     def executed(source: str, stored: str) -> nbformat.NotebookNode:
         cell = new_code_cell(source, execution_count=1)
         cell.outputs = [new_output("stream", name="stdout", text=stored)]
         return notebook(cell)
 
-    _write(notebook(new_code_cell("x = 1", execution_count=1), new_code_cell("y = x / 0", execution_count=2)),
-           tmp_path / "broken.ipynb")  # fmt: skip
+    _write(
+        notebook(
+            new_code_cell("x = 1", execution_count=1), new_code_cell("y = x / 0", execution_count=2)
+        ),
+        tmp_path / "broken.ipynb",
+    )
     _write(executed("print(6 * 7)", "41\n"), tmp_path / "changed.ipynb")
     _write(
         executed(
@@ -498,10 +441,28 @@ def test_nbval_fails_on_errors_and_changed_outputs_but_not_on_sanitized_noise(tm
         tmp_path / "noisy.ipynb",
     )
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-         f"--nbval-sanitize-with={SANITIZE}", f"--rootdir={tmp_path}", "broken.ipynb", "changed.ipynb", "noisy.ipynb"],
-        cwd=tmp_path, capture_output=True, text=True, env=KERNEL_ENV, timeout=300, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            f"--nbval-sanitize-with={SANITIZE}",
+            f"--rootdir={tmp_path}",
+            "broken.ipynb",
+            "changed.ipynb",
+            "noisy.ipynb",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=KERNEL_ENV,
+        timeout=300,
+        check=False,
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 1, output
     assert "FAILED broken.ipynb::Cell 1" in output and "ZeroDivisionError" in output, output
@@ -520,45 +481,87 @@ def _welcome_cell(marker: str) -> str:
     return source
 
 
-def test_welcome_environment_check_reports_versions(capsys):
-    exec(_welcome_cell("REQUIRED = {"), {})  # noqa: S102 (the notebook cell under test)
+def _floor_text(name: str) -> str:
+    """The floor of `name` as pyproject.toml writes it: 'torch>=2.3,<3' -> '2.3'."""
+    return re.search(r">=([\d.]+)", _requirements()[name]).group(1)
+
+
+def test_welcome_environment_check_reports_versions_and_pyprojects_floors(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT / "notebooks")  # the kernel's working folder
+    exec(_welcome_cell("floors()"), {})  # the notebook cell under test
     out = capsys.readouterr().out
     import torch
     import torchvision
 
-    assert re.search(rf"^torch\s+{re.escape(torch.__version__)}\s+ok$", out, re.MULTILINE), out
+    for name, module in [("torch", torch), ("torchvision", torchvision)]:
+        line = (
+            rf"^{name}\s+{re.escape(module.__version__)}\s+>= {re.escape(_floor_text(name))}\s+ok$"
+        )
+        assert re.search(line, out, re.MULTILINE), (line, out)
+    python = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert re.search(
-        rf"^torchvision\s+{re.escape(torchvision.__version__)}\s+ok$", out, re.MULTILINE
-    ), out
-    assert re.search(
-        rf"^python\s+{sys.version_info.major}\.{sys.version_info.minor}\.", out, re.MULTILINE
+        rf"^python\s+{re.escape(platform.python_version())}\s+{re.escape(python[:2])} "
+        rf"{re.escape(python[2:])}\s+ok$",
+        out,
+        re.MULTILINE,
+    ), (python, out)
+    interpreter = Path(os.path.abspath(sys.executable))
+    where = (
+        interpreter.relative_to(ROOT).as_posix() if interpreter.is_relative_to(ROOT) else "outside"
     )
+    assert re.search(rf"^interpreter\s+{re.escape(where)}", out, re.MULTILINE), (where, out)
     assert "Everything the lessons need is installed." in out
+    # No version typed in the cell: (2, 3), "2.3" or 3.10 would be a second place to update.
+    assert not re.search(r"\(\d+, \d+\)|\b\d+\.\d+\b", _welcome_cell("floors()"))
 
 
-def test_welcome_environment_check_says_what_is_missing_or_too_old(monkeypatch):
+@pytest.mark.parametrize("below", [True, False], ids=["just-below-the-floor", "at-the-floor"])
+def test_welcome_environment_check_says_what_is_missing_or_too_old(monkeypatch, capsys, below):
     real_import = importlib.import_module
+    floor = _release(_floor_text("torch"))
+    # 2.3 -> 2.2.99 (older) or 2.3.0 (the floor itself, which must pass)
+    older = (*floor[:-1], floor[-1] - 1, 99) if below else (*floor, 0)
 
-    class OldTorch:
-        __version__ = "1.13.1"
+    class FakeTorch:
+        __version__ = ".".join(map(str, older))
 
     def fake_import(name, *args):
         if name == "torchvision":
             raise ModuleNotFoundError("No module named 'torchvision'")
-        return OldTorch if name == "torch" else real_import(name, *args)
+        return FakeTorch if name == "torch" else real_import(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", fake_import)
     with pytest.raises(ModuleNotFoundError) as raised:
-        exec(_welcome_cell("REQUIRED = {"), {})  # noqa: S102 (the notebook cell under test)
+        exec(_welcome_cell("floors()"), {})  # the notebook cell under test
     message = str(raised.value)
     assert "torchvision is missing" in message
-    assert "torch 1.13.1 is older than 2.2" in message
+    too_old = f"torch {FakeTorch.__version__} is older than {_floor_text('torch')}"
+    assert (too_old in message) == below, message
     assert "make lab" in message and "pip install -e ." in message
+    printed = capsys.readouterr().out
+    assert re.search(
+        rf"^torch\s+{re.escape(FakeTorch.__version__)}\s+>= \S+\s+(TOO OLD|ok)$",
+        printed,
+        re.MULTILINE,
+    ).group(1) == ("TOO OLD" if below else "ok")
+
+
+def test_welcome_environment_check_says_when_the_course_is_not_installed(monkeypatch):
+    import inception_lab.versions
+
+    def not_installed(package="inception_lab"):
+        raise importlib.metadata.PackageNotFoundError(package)
+
+    monkeypatch.setattr(inception_lab.versions, "floors", not_installed)
+    with pytest.raises(ModuleNotFoundError) as raised:
+        exec(_welcome_cell("floors()"), {})  # the notebook cell under test
+    assert "inception_lab is not installed" in str(raised.value)
+    assert "pip install -e ." in str(raised.value)
 
 
 def test_welcome_device_check_names_the_device(capsys):
     namespace = {"BUDGET": "cpu"}
-    exec(_welcome_cell("pick_device()"), namespace)  # noqa: S102 (the notebook cell under test)
+    exec(_welcome_cell("pick_device()"), namespace)  # the notebook cell under test
     import torch
 
     if torch.cuda.is_available():

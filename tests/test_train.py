@@ -6,6 +6,7 @@ run against an uninterrupted one, the 2-process DDP run against a single process
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,7 +19,9 @@ import torch
 from torch import nn
 
 from inception_lab import train, viz
-from inception_lab.train import CheckpointError, History, TrainingDiverged, fit
+from inception_lab.cli import train as cli
+from inception_lab.train import CheckpointError, FitConfig, History, TrainingDiverged, fit
+from inception_lab.train.config import FIELDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -231,7 +234,7 @@ def test_evaluate_and_predict_match_hand_computation():
     probs, labels = train.predict(model, val)
     assert torch.equal(labels, val.y)
     assert torch.allclose(probs, logits.softmax(1), atol=1e-6)
-    with pytest.raises(TypeError, match="loaders.val"):
+    with pytest.raises(TypeError, match=r"loaders\.val"):
         train.evaluate(model, type("Loaders", (), {"train": val, "val": val})())
 
 
@@ -249,6 +252,113 @@ def test_bad_inputs_fail_early_with_clear_messages():
         fit(nn.Conv2d(3, 4, 1), (train_l, val_l), 1, **quiet())
     with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
         fit(TinyNet(), (train_l, val_l), 1, **quiet(resume=True))
+
+
+# --------------------------------------------------------------------------- options (FitConfig)
+# A bad value of every option; a new FitConfig field needs its entry here (checked below).
+BAD_VALUES = {
+    "epochs": [0, -3, True, 2.5, "5"],
+    "steps_per_epoch": [0, 1.0],
+    "optimizer": ["adam", None],
+    "lr": [0, -0.1, math.nan, math.inf, "0.1", True],
+    "weight_decay": [-1e-4, math.nan],
+    "schedule": ["step", "", 0],
+    "label_smoothing": [1.0, -0.1, None],
+    "aux_weight": [-0.3, math.inf],
+    "grad_clip": [0, -1.0],
+    "amp": ["float16", None, 1],
+    "channels_last": ["yes", None, 1],
+    "compile_model": ["", 1, None],
+    "device": ["gpu", 3.5],
+    "sync_bn": [1, "yes", None],
+    "deterministic": [0],
+    "seed": [-1, 0.5, None],
+    "checkpoint_dir": [3, ""],
+    "resume": ["yes"],
+    "progress": [None, 1],
+    "smoke_steps": [0, True],
+}
+
+
+def test_every_option_has_bad_values_to_test():
+    assert set(BAD_VALUES) == set(FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"), [(name, bad) for name, values in BAD_VALUES.items() for bad in values]
+)
+def test_a_bad_option_raises_value_error_naming_it(name, bad):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        FitConfig(**{name: bad})
+
+
+def test_a_bad_option_stops_fit_before_any_work():
+    model = linear_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="label_smoothing"):
+        fit(model, loaders(n=64), 1, label_smoothing=1.0, progress=False)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def test_an_unknown_fit_option_is_a_type_error_listing_the_valid_ones():
+    with pytest.raises(TypeError, match=r"'compile' .*did you mean compile_model") as info:
+        fit(TinyNet(), loaders(n=64), 1, compile=True)
+    assert all(name in str(info.value) for name in FIELDS)
+    with pytest.raises(TypeError, match="epochs twice"):
+        fit(TinyNet(), loaders(n=64), 1, epochs=2)
+    with pytest.raises(TypeError, match="FitConfig"):
+        fit(TinyNet(), loaders(n=64), {"epochs": 1})
+
+
+def test_a_config_and_keyword_overrides_give_the_same_run():
+    """fit(model, data, FitConfig(...)), fit(model, data, epochs=..., ...) and a config with
+    overrides are one run; the config itself is frozen, overrides make a new one."""
+    base = FitConfig(epochs=2, optimizer="adamw", lr=3e-3, schedule="none", progress=False)
+    runs = []
+    for args, kwargs in [
+        ((base,), {"device": "cpu"}),
+        ((), {"epochs": 2, "optimizer": "adamw", "lr": 3e-3, "schedule": None, **quiet()}),
+        (
+            (FitConfig(lr=1.0, progress=False),),
+            {"epochs": 2, "optimizer": "adamw", "lr": 3e-3, "schedule": None, "device": "cpu"},
+        ),
+    ]:
+        torch.manual_seed(0)
+        runs.append(fit(TinyNet(), loaders(), *args, **kwargs))
+    assert runs[0]["train_loss"] == runs[1]["train_loss"] == runs[2]["train_loss"]
+    assert runs[0].config == runs[1].config == runs[2].config
+    assert base.device is None and base.schedule is None  # "none" is the command line's None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.lr = 0.1
+
+
+def test_history_config_is_the_config_with_what_the_run_resolved():
+    config = FitConfig(
+        epochs=2,
+        optimizer="rmsprop",
+        schedule="cosine",
+        channels_last="off",
+        device="cpu",
+        progress=False,
+        seed=3,
+    )
+    torch.manual_seed(0)
+    h = fit(TinyNet(), loaders(), config)  # 192 images in batches of 32: 6 steps per epoch
+    resolved = {
+        "model": "TinyNet",
+        "lr": 0.045,  # RMSProp's default peak rate (Inception v3)
+        "weight_decay": 4e-5,
+        "epochs": 2,
+        "steps_per_epoch": 6,
+        "total_steps": 12,
+        "amp": "off",  # "auto" on a CPU
+        "channels_last": False,
+        "device": "cpu",
+        "world_size": 1,
+    }
+    assert h.config == {**config.to_dict(), **resolved}
+    assert config.to_dict()["lr"] is None and config.to_dict()["channels_last"] is False
+    assert json.loads(json.dumps(h.config)) == h.config  # JSON-ready as it is
 
 
 # --------------------------------------------------------------------------- divergence
@@ -417,7 +527,7 @@ def test_corrupt_or_incompatible_checkpoint_raises_and_leaves_model_unchanged(tm
 def test_compiled_model_checkpoint_has_plain_keys(tmp_path):
     torch.manual_seed(0)
     model = linear_net()
-    fit(model, loaders(n=64), 1, **quiet(compile="eager", checkpoint_dir=tmp_path))
+    fit(model, loaders(n=64), 1, **quiet(compile_model="eager", checkpoint_dir=tmp_path))
     keys = set(train.load_checkpoint(tmp_path / "last.pt", model=linear_net())["model"])
     assert keys == set(model.state_dict()) == {"1.weight", "1.bias"}
 
@@ -492,9 +602,54 @@ def words(text: str) -> list[str]:
     return text.split()
 
 
+def test_cli_help_lists_every_fit_option_with_its_help_text(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # the help text, unwrapped
+    for name, f in FIELDS.items():
+        assert f"--{name.replace('_', '-')}" in out, name
+        assert " ".join(f.metadata["help"].split()) in out, name
+
+
+def test_cli_defaults_are_fit_config_defaults_and_every_flag_reaches_the_config():
+    parser = cli.build_parser()
+    assert cli._fit_config(parser.parse_args([])) == FitConfig()
+    argv = words(
+        "--epochs 3 --steps-per-epoch 4 --optimizer adamw --lr 0.01 --weight-decay 0 "
+        "--schedule none --label-smoothing 0.1 --aux-weight 0 --grad-clip 2 --amp bf16 "
+        "--channels-last off --compile --device cpu --sync-bn --deterministic --seed 7 "
+        "--checkpoint-dir ck --resume --no-progress --smoke-steps 2"
+    )
+    expected = FitConfig(
+        epochs=3,
+        steps_per_epoch=4,
+        optimizer="adamw",
+        lr=0.01,
+        weight_decay=0.0,
+        schedule=None,
+        label_smoothing=0.1,
+        aux_weight=0.0,
+        grad_clip=2.0,
+        amp="bf16",
+        channels_last=False,
+        compile_model=True,
+        device="cpu",
+        sync_bn=True,
+        deterministic=True,
+        seed=7,
+        checkpoint_dir="ck",
+        resume=True,
+        progress=False,
+        smoke_steps=2,
+    )
+    assert cli._fit_config(parser.parse_args(argv)) == expected
+    assert all(getattr(expected, name) != f.default for name, f in FIELDS.items())  # all set
+
+
 def test_cli_help_documents_every_option(capsys):
     with pytest.raises(SystemExit) as info:
-        train.main(["--help"])
+        cli.main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     flags = "--model --dataset --epochs --batch-size --optimizer --lr --schedule --label-smoothing"
@@ -506,6 +661,7 @@ def test_cli_help_documents_every_option(capsys):
 CLI_ARGS = words("--dataset shapes --train-size 64 --val-size 64 --epochs 2 --schedule cosine")
 
 
+@pytest.mark.slow  # trains from the command line, then resumes: about 25 s
 def test_cli_end_to_end_writes_history_and_checkpoint(tmp_path, capsys):
     args = [
         *words("--model mini_googlenet --batch-size 32 --out h.json --checkpoint-dir ck"),
@@ -522,14 +678,15 @@ def test_cli_end_to_end_writes_history_and_checkpoint(tmp_path, capsys):
     # In this process from here on (faster): resuming the finished run trains nothing more,
     # and a corrupt checkpoint fails with an error naming the file.
     args = [a if not a.endswith(("h.json", "ck")) else str(tmp_path / a) for a in args]
-    assert train.main([*args, "--resume"]) == 0
+    assert cli.main([*args, "--resume"]) == 0
     assert "nothing to do" in capsys.readouterr().out
     (tmp_path / "ck" / "last.pt").write_bytes(b"garbage")
-    assert train.main([*args, "--resume"]) == 2
+    assert cli.main([*args, "--resume"]) == 2
     err = capsys.readouterr().err
     assert "error: checkpoint" in err and "last.pt" in err and "corrupt" in err
 
 
+@pytest.mark.slow  # torchrun with two processes: about 35 s
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
     # BN-free model (BN statistics are per rank under DDP), no augmentation (drawn per rank),
     # no dropout: then 2 ranks x batch 8 must follow the single process with batch 16.
@@ -545,7 +702,7 @@ def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp
     assert ddp.stdout.count("done: 2 epochs") == 1  # only rank 0 reports
     monkeypatch.syspath_prepend(str(tmp_path))  # the single-process reference, in this process
     one_dir = tmp_path / "one"
-    code = train.main(
+    code = cli.main(
         [
             *common,
             "--batch-size",
@@ -652,23 +809,44 @@ def test_sync_bn_needs_cuda_and_says_why():
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--epochs", "-1"], "--epochs: expected a positive integer, got -1"),
-        (["--batch-size", "0"], "--batch-size: expected a positive integer, got 0"),
-        (["--lr", "-0.1"], "--lr: expected a positive finite number"),
-        (["--label-smoothing", "1.5"], "--label-smoothing: expected a number in [0, 1)"),
-        (["--train-size", "99999"], "1 to 10000 images, got 99999"),
+        (["--epochs", "-1"], "--epochs: epochs must be an integer >= 1, got -1"),
+        (["--epochs", "two"], "--epochs: expected an integer, got 'two'"),
+        (["--batch-size", "0"], "--batch-size: batch_size must be an integer >= 1, got 0"),
+        (["--lr", "-0.1"], "--lr: lr must be"),
+        (["--lr", "nan"], "--lr: lr must be"),
+        (["--label-smoothing", "1.5"], "--label-smoothing: label_smoothing must be"),
+        (["--schedule", "step"], "--schedule: invalid choice: 'step'"),
+        (["--resume"], "resume=True needs checkpoint_dir"),
+        (["--train-size", "99999"], "train_size must be an integer in [1, 10000]"),
         (["--model", "no_such_model"], "--model 'no_such_model': unknown"),
-        (["--device", "gpu"], "--device 'gpu': expected auto, cpu"),
+        (["--device", "gpu"], "--device: device must be auto (None), cpu, cuda, cuda:N or mps"),
         (["--model-arg", "width"], "--model-arg expects KEY=VALUE"),
     ],
 )
 def test_cli_bad_arguments_print_one_error_line(argv, expected, tmp_path):
     """Every bad argument: one `error: ...` line on stderr, exit code 2, no traceback."""
     out = subprocess.run(
-        [sys.executable, "-m", "inception_lab.train", "--no-progress", "--train-size", "256",
-         "--val-size", "64", "--epochs", "1", "--out", str(tmp_path / "h.json"), *argv],
-        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "inception_lab.train",
+            "--no-progress",
+            "--train-size",
+            "256",
+            "--val-size",
+            "64",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "h.json"),
+            *argv,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr

@@ -102,11 +102,28 @@ def test_torchrun_two_gpus_nccl_keeps_replicas_identical(tmp_path):
     identical weights (the command line checks that and prints it)."""
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "torchrun"),
-        "--standalone", "--nproc_per_node=2", "-m", "inception_lab.train",
-        "--model", "mini_googlenet", "--model-arg", "width=0.5", "--train-size", "512",
-        "--val-size", "128", "--epochs", "1", "--batch-size", "32", "--sync-bn",
-        "--device", "cuda", "--out", str(tmp_path / "h.json"),
-    ]  # fmt: skip
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "inception_lab.train",
+        "--model",
+        "mini_googlenet",
+        "--model-arg",
+        "width=0.5",
+        "--train-size",
+        "512",
+        "--val-size",
+        "128",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--sync-bn",
+        "--device",
+        "cuda",
+        "--out",
+        str(tmp_path / "h.json"),
+    ]
     out = subprocess.run(
         cmd, check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path
     )

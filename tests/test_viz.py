@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 from matplotlib.collections import PathCollection
+from matplotlib.container import BarContainer
 from matplotlib.patches import FancyBboxPatch, Rectangle
+from matplotlib.ticker import PercentFormatter
 from torch import nn
 
 from inception_lab import blocks as B
@@ -76,7 +78,7 @@ def test_plot_branch_costs_single_block_with_projection():
 
 
 def test_plot_layer_costs():
-    model = meta(models.googlenet, "paper")
+    model = meta(models.googlenet, variant="paper")
     fig = render(viz.plot_layer_costs(model, (3, 224, 224)))
     ax_params, ax_macs = fig.axes
     names = [n for n, _ in model.named_children()]
@@ -89,8 +91,9 @@ def test_plot_layer_costs():
 
 
 def test_plot_stack_growth_naive_grows_reduced_stays_flat():
-    naive = nn.Sequential(meta(B.NaiveInception, 192, 64, 128, 32),
-                          meta(B.NaiveInception, 416, 64, 128, 32))  # fmt: skip
+    naive = nn.Sequential(
+        meta(B.NaiveInception, 192, 64, 128, 32), meta(B.NaiveInception, 416, 64, 128, 32)
+    )
     reduced = nn.Sequential(meta(*REDUCED), meta(B.Inception, 256, 64, 96, 128, 16, 32, 32))
     fig = render(viz.plot_stack_growth({"naive": naive, "reduced": reduced}, (192, 28, 28)))
     ax_ch, ax_params, ax_macs = fig.axes
@@ -105,8 +108,9 @@ def test_plot_stack_growth_naive_grows_reduced_stays_flat():
     assert list(r_mac.get_xdata()) == [1, 2]
     assert r_mac.get_ydata()[1] == profile.count_macs(reduced[1], (256, 28, 28))
     assert [ln.get_ydata()[1] for ln in ax_params.get_lines()] == [
-        profile.count_params(naive[1]), profile.count_params(reduced[1])
-    ]  # fmt: skip
+        profile.count_params(naive[1]),
+        profile.count_params(reduced[1]),
+    ]
     with pytest.raises(ValueError, match="at least one stack"):
         viz.plot_stack_growth({}, (192, 28, 28))
 
@@ -115,7 +119,7 @@ def test_plot_cost_map_reference_and_course_models():
     fig = render(viz.plot_cost_map())
     ax = fig.axes[0]
     labels = texts(fig)
-    for name in [*viz.REFERENCE_MODELS, *viz.COURSE_MODELS]:
+    for name in [*viz.REFERENCE_MODELS, *viz.course_models()]:
         assert name in labels
     points = {t.get_text(): tuple(t.xy) for t in ax.texts if t.get_text() in viz.REFERENCE_MODELS}
     assert points["GoogLeNet"] == (1_498_376_192, 6_624_904)  # (MACs, params), counted live
@@ -147,9 +151,17 @@ def test_plot_cost_map_own_models_only():
 def test_draw_block_inception():
     fig = render(viz.draw_block(meta(*REDUCED)))
     labels = texts(fig)
-    for label in ["1x1 conv, 64", "1x1 conv, 96", "3x3 conv, 128", "1x1 conv, 16",
-                  "5x5 conv, 32", "3x3 max pool", "1x1 conv, 32", "concat, 256",
-                  "input, 192 channels"]:  # fmt: skip
+    for label in [
+        "1x1 conv, 64",
+        "1x1 conv, 96",
+        "3x3 conv, 128",
+        "1x1 conv, 16",
+        "5x5 conv, 32",
+        "3x3 max pool",
+        "1x1 conv, 32",
+        "concat, 256",
+        "input, 192 channels",
+    ]:
         assert label in labels
     boxes = [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
     assert len(boxes) == 1 + 7 + 1  # input, the layers, concat
@@ -225,10 +237,15 @@ def test_plot_receptive_field_custom_and_bad():
 # --------------------------------------------------------------------------- training curves
 def record(epoch, loss, acc, val=True):
     return {
-        "epoch": epoch, "train_loss": loss, "train_acc": acc,
-        "val_loss": loss * 1.1 if val else None, "val_acc": acc * 0.9 if val else None,
-        "lr": 0.1 / epoch, "seconds": 1.0, "images_per_s": 100.0,
-    }  # fmt: skip
+        "epoch": epoch,
+        "train_loss": loss,
+        "train_acc": acc,
+        "val_loss": loss * 1.1 if val else None,
+        "val_acc": acc * 0.9 if val else None,
+        "lr": 0.1 / epoch,
+        "seconds": 1.0,
+        "images_per_s": 100.0,
+    }
 
 
 def test_plot_history_one_run():
@@ -248,9 +265,15 @@ def test_plot_history_compares_runs_and_marks_divergence():
     good = History([record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 5)])
     bad = History(
         [record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 3)],
-        diverged={"epoch": 3, "step": 5, "steps_per_epoch": 10, "loss": float("nan"),
-                  "last_finite_loss": 4.0, "lr": 1.0},
-    )  # fmt: skip
+        diverged={
+            "epoch": 3,
+            "step": 5,
+            "steps_per_epoch": 10,
+            "loss": float("nan"),
+            "last_finite_loss": 4.0,
+            "lr": 1.0,
+        },
+    )
     fig = render(viz.plot_history({"lr 0.1": good, "lr 1.0": bad}))
     ax_loss = fig.axes[0]
     labels = [line.get_label() for line in ax_loss.lines]
@@ -378,9 +401,15 @@ def test_plot_history_keeps_curves_readable_when_the_loss_exploded():
     good = History([record(e, 2 / e, 0.2 * e, val=False) for e in range(1, 5)])
     bad = History(
         [],
-        diverged={"epoch": 1, "step": 4, "steps_per_epoch": 32, "loss": float("nan"),
-                  "last_finite_loss": 1.7e20, "lr": 0.5},
-    )  # fmt: skip
+        diverged={
+            "epoch": 1,
+            "step": 4,
+            "steps_per_epoch": 32,
+            "loss": float("nan"),
+            "last_finite_loss": 1.7e20,
+            "lr": 0.5,
+        },
+    )
     fig = render(viz.plot_history({"BN": good, "no BN": bad}))
     ax_loss = fig.axes[0]
     low, high = ax_loss.get_ylim()
@@ -416,14 +445,23 @@ def test_show_batch_draws_a_labelled_grid():
 
 
 def test_show_batch_and_show_scales_keep_their_signatures():
-    """`data.show_batch` / `data.show_scales` re-export these: same parameters as before."""
+    """The notebooks call these with these parameters (they used to live in `data`)."""
     import inspect
 
     expected = {
-        "show_batch": ["images", "labels", "class_names", "predictions", "mean", "std", "ncols",
-                       "max_images", "title"],
+        "show_batch": [
+            "images",
+            "labels",
+            "class_names",
+            "predictions",
+            "mean",
+            "std",
+            "ncols",
+            "max_images",
+            "title",
+        ],
         "show_scales": ["dataset", "label", "per_scale"],
-    }  # fmt: skip
+    }
     for name, params in expected.items():
         assert list(inspect.signature(getattr(viz, name)).parameters) == params
 
@@ -436,8 +474,8 @@ def test_reference_models_include_the_v4_paper_networks():
     assert viz.reference_costs("Inception-ResNet-v1")[0] == 22_756_328
     assert viz.reference_costs("ResNet-152")[0] == 60_192_808
     # the half-depth Inception-ResNet-v2 is not on the map under a full-size name
-    assert "inception_resnet" not in viz.COURSE_MODELS
-    assert all("resnet" not in name or name.startswith("mini_") for name in viz.COURSE_MODELS)
+    assert "inception_resnet_v2_half" not in viz.course_models()
+    assert all("resnet" not in name or name.startswith("mini_") for name in viz.course_models())
     with pytest.raises(ValueError, match="unknown reference model"):
         viz.reference_costs("Inception-v5")
 
@@ -480,3 +518,92 @@ def test_plot_published_errors():
         plot_published_errors([{"model": "A"}])
     with pytest.raises(ValueError, match="at least one"):
         plot_published_errors([])
+
+
+# --------------------------------------------------------------------------- the experiment ledger
+# Summary rows as `experiments.summarize(ledger, metric)` returns them (label -> row).
+ROWS = {
+    "naive": {"seeds": [0, 1, 2], "values": [0.61, 0.65, 0.66], "mean": 0.64, "sd": 0.0265},
+    "reduced": {"seeds": [0, 1, 2], "values": [0.70, 0.74, 0.75], "mean": 0.73, "sd": 0.0265},
+    "one seed": {"seeds": [0], "values": [0.5], "mean": 0.5, "sd": float("nan")},
+}
+
+
+def dots(ax) -> list[list[float]]:
+    """The y values of each scatter (one per configuration), left to right."""
+    return [list(c.get_offsets()[:, 1]) for c in ax.collections if isinstance(c, PathCollection)]
+
+
+def test_plot_seeds_draws_every_seed_and_the_mean_of_the_rows():
+    fig = render(viz.plot_seeds(ROWS, "test_acc", title="bottleneck"))
+    (ax,) = fig.axes
+    assert dots(ax) == [pytest.approx(r["values"]) for r in ROWS.values()]
+    assert [b.get_height() for b in bars(ax)] == pytest.approx([r["mean"] for r in ROWS.values()])
+    # each error bar spans mean ± sd; a single seed (sd nan) gets one of zero length
+    spans = [
+        [y for _, y in segment]
+        for c in ax.containers
+        if isinstance(c, BarContainer)
+        for segment in c.errorbar.lines[2][0].get_segments()
+    ]
+    want = [[r["mean"] - s, r["mean"] + s] for r in ROWS.values() for s in [np.nan_to_num(r["sd"])]]
+    assert spans == [pytest.approx(w) for w in want]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(ROWS)
+    assert ax.get_title() == "bottleneck" and ax.get_ylabel() == "test accuracy"
+    assert isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)  # accuracies in %
+
+
+def test_plot_seeds_keeps_the_rows_order_for_chosen_labels_and_numbers_other_metrics():
+    fig = render(viz.plot_seeds(ROWS, "test_ece", labels=["reduced", "naive"]))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["naive", "reduced"]
+    assert ax.get_ylabel() == "test ece"
+    assert not isinstance(ax.yaxis.get_major_formatter(), PercentFormatter)  # ECE: a number
+    with pytest.raises(ValueError, match="none of the labels"):
+        viz.plot_seeds(ROWS, labels=["absent"])
+
+
+def test_plot_seeds_draws_what_experiments_summarize_returns():
+    from inception_lab.experiments import protocol1 as experiments
+
+    ledger = experiments.load("bottleneck")
+    ax = render(viz.plot_seeds(experiments.summarize(ledger), title="x")).axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    by_label = {}  # the ledger's runs, grouped by hand
+    for run in ledger["runs"]:
+        by_label.setdefault(run["label"], []).append(run["test_acc"])
+    assert sorted(labels) == sorted(by_label)
+    assert dots(ax) == [pytest.approx(by_label[label]) for label in labels]
+    heights = [b.get_height() for b in bars(ax)]
+    assert heights == pytest.approx([np.mean(by_label[label]) for label in labels])
+
+
+def test_plot_seeds_asks_for_summary_rows_not_the_ledger():
+    ledger = {"experiment": "bottleneck", "runs": [{"label": "naive", "test_acc": 0.6}]}
+    with pytest.raises(TypeError, match=r"experiments.summarize\(ledger, metric\).*'bottleneck'"):
+        viz.plot_seeds(ledger)
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        viz.plot_seeds({})
+    with pytest.raises(TypeError, match=r"rows\['naive'\] must be a summary row"):
+        viz.plot_seeds({"naive": [0.6, 0.7]})
+
+
+def test_plot_seeds_by_scale_draws_one_panel_per_object_size():
+    shift = {"small": -0.3, "medium": -0.1, "large": 0.0}
+    by_scale = {
+        size: {
+            label: {**row, "values": [v + d for v in row["values"]], "mean": row["mean"] + d}
+            for label, row in ROWS.items()
+        }
+        for size, d in shift.items()
+    }
+    fig = render(viz.plot_seeds_by_scale(by_scale, ["naive", "reduced"], title="per size"))
+    assert fig.get_suptitle() == "per size"
+    assert [ax.get_title() for ax in fig.axes] == [f"{size} objects" for size in shift]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["test accuracy", "", ""]
+    for ax, (size, d) in zip(fig.axes, shift.items(), strict=True):
+        want = [[v + d for v in ROWS[label]["values"]] for label in ("naive", "reduced")]
+        assert dots(ax) == [pytest.approx(w) for w in want], size
+        assert ax.get_ylim() == (0, 1)  # one 0-100% axis for all panels
+    with pytest.raises(TypeError, match=r"rows_by_scale\['small'\]"):
+        viz.plot_seeds_by_scale({"small": {}})

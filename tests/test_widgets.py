@@ -36,8 +36,10 @@ def test_bottleneck_costs_refusals():
         W.bottleneck_costs(64, 128, 64, 3, 28)
     with pytest.raises(ValueError, match="odd"):
         W.bottleneck_costs(64, 32, 64, 4, 28)
-    with pytest.raises(ValueError, match="size must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^size must be an integer >= 1, got 0$"):
         W.bottleneck_costs(64, 32, 64, 3, 0)
+    with pytest.raises(ValueError, match=r"^red_ch must be an integer >= 1, got True$"):
+        W.bottleneck_costs(64, True, 64, 3, 28)
 
 
 def test_bottleneck_explorer_follows_its_sliders():

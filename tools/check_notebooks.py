@@ -2,7 +2,9 @@
 
     python tools/check_notebooks.py [NOTEBOOK ...]      (default: every notebooks/*.ipynb)
 
-Prints one line per problem and exits 1 if there is any. `make test` runs the same checks (in
+Prints one line per problem and exits 1 if there is any. Without arguments it also checks the
+course as a whole against its list of lessons, notebooks/lessons.toml (tools/lessons.py: every
+notebook listed, title headings, lesson tables, run times, checks modules). `make test` runs the same checks (in
 tests/test_toolchain.py), and `tools/course.py execute` runs them after executing a notebook.
 """
 
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import nbformat
 
-from student import ExerciseFormatError, find_exercises
+import lessons
+from nbgrader_meta import ExerciseFormatError, find_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 SANITIZE_FILE = ROOT / "tests" / "nbval_sanitize.cfg"
@@ -55,7 +58,8 @@ def _output_texts(cell) -> list[str]:
 
 
 def _check_parameters(cell, where: str) -> list[str]:
-    """The parameters cell assigns BUDGET = "cpu" and SEED = <int>, and nothing else."""
+    """The parameters cell assigns BUDGET = "cpu", SEED = <int> and optionally SMOKE_STEPS = None
+    (`make smoke-gpu` passes a number), and nothing else."""
     try:
         tree = ast.parse(cell.source)
     except SyntaxError as err:
@@ -72,7 +76,8 @@ def _check_parameters(cell, where: str) -> list[str]:
             assigned[node.targets[0].id] = node.value.value
         else:
             problems.append(
-                f"{where}: the parameters cell may only assign BUDGET and SEED to constants; "
+                f"{where}: the parameters cell may only assign BUDGET, SEED and SMOKE_STEPS to "
+                "constants; "
                 f"found {ast.unparse(node)!r}"
             )
     if assigned.get("BUDGET") != "cpu":
@@ -80,10 +85,13 @@ def _check_parameters(cell, where: str) -> list[str]:
     seed = assigned.get("SEED")
     if not isinstance(seed, int) or isinstance(seed, bool):
         problems.append(f"{where}: the parameters cell must set SEED to an integer (SEED = 0)")
-    extra = sorted(set(assigned) - {"BUDGET", "SEED"})
+    if assigned.get("SMOKE_STEPS", None) is not None:
+        problems.append(f"{where}: the parameters cell must set SMOKE_STEPS = None (no smoke run)")
+    extra = sorted(set(assigned) - {"BUDGET", "SEED", "SMOKE_STEPS"})
     if extra:
         problems.append(
-            f"{where}: the parameters cell must hold only BUDGET and SEED; also has {extra}"
+            f"{where}: the parameters cell must hold only BUDGET, SEED and SMOKE_STEPS; "
+            f"also has {extra}"
         )
     return problems
 
@@ -97,7 +105,7 @@ def check_notebook(path: Path) -> list[str]:
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
-    except Exception as err:  # noqa: BLE001 (any unreadable file is one problem to report)
+    except Exception as err:  # any unreadable file is one problem to report
         return [f"{name}: not a valid notebook ({type(err).__name__}: {err})"]
     if not nb.cells:
         return [f"{name}: the notebook is empty"]
@@ -348,8 +356,11 @@ def check_claims(nb, name: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     paths = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
+    whole_course = not paths
     paths = paths or sorted((ROOT / "notebooks").glob("*.ipynb"))
     problems = [p for path in paths for p in check_notebook(path)]
+    if whole_course:
+        problems += lessons.check(ROOT)
     for problem in problems:
         print(problem)
     print(f"{len(paths)} notebooks checked, {len(problems)} problems")

@@ -1,20 +1,25 @@
 """Run the course: execute the notebooks headless, render them to HTML, report times and failures.
 
-    python tools/course.py run [--budget cpu|gpu] [--seed N] [--record-times] [NOTEBOOK ...]
+    python tools/course.py run [--budget cpu|gpu] [--seed N] [--smoke-steps N] [--record-times]
+                               [NOTEBOOK ...]
         Execute every notebook in notebooks/ (sorted by name) with papermill into
         build/notebooks/, render each to build/site/<name>.html, write build/site/index.html
         (lesson titles, measured and recorded run times, status) and build/timings.json, and
         print a summary table. Exits 1 if any notebook fails, naming the notebook and the
         failing cell. Without --record-times no committed file is modified.
 
+        --smoke-steps N passes SMOKE_STEPS=N to every notebook (`make smoke-gpu`): each training
+        run stops after N batches per epoch and at most 2 epochs, and no accuracy is asserted.
+
         --record-times (BUDGET="cpu" only) also stores the measured seconds in the committed
         notebooks/run_times.json and rewrites every place that states them from it (title
-        cells, the welcome table, README.md, docs/instructor_guide.md: tools/run_times.py).
+        cells, the welcome table, README.md, docs/instructor_guide.md: tools/lessons.py).
         With NOTEBOOK arguments only those entries change (same machine required).
 
     python tools/course.py times [--write]
-        Check that the title cells, tables and totals agree with notebooks/run_times.json
-        (exit 1 and list the differences if not); --write rewrites them from the file.
+        Check that the title cells, lesson tables, totals and counts agree with the lesson list
+        notebooks/lessons.toml and notebooks/run_times.json (exit 1 and list the differences if
+        not); --write rewrites them from the two files (tools/lessons.py).
 
     python tools/course.py execute NOTEBOOK ...
         Execute notebooks IN PLACE (nbclient, fresh kernel, working directory = the notebook's
@@ -41,8 +46,9 @@ from pathlib import Path
 import nbformat
 
 import check_notebooks
+import lessons
 import run_times
-from student import write_notebook
+from nbgrader_meta import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "python3"  # the kernel of the environment running this script (jupyter_client maps it)
@@ -108,6 +114,7 @@ def run_notebook(
     budget: str,
     seed: int | None,
     cell_timeout: float | None,
+    smoke_steps: int | None = None,
 ) -> Result:
     """Execute one notebook with papermill (kernel working directory = the notebook's folder)."""
     import papermill
@@ -117,6 +124,8 @@ def run_notebook(
     parameters = {"BUDGET": budget}
     if seed is not None:
         parameters["SEED"] = seed
+    if smoke_steps is not None:
+        parameters["SMOKE_STEPS"] = smoke_steps
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     error = ""
@@ -138,7 +147,7 @@ def run_notebook(
             if found is not None:
                 where = describe_cell(source_nb, found[0])
         error = f"{where}: {err.ename}: {err.evalue}"
-    except Exception as err:  # noqa: BLE001 (timeout, dead kernel, bad notebook: report, go on)
+    except Exception as err:  # timeout, dead kernel, bad notebook: report, go on
         error = f"{type(err).__name__}: {err}".strip()
         if out.is_file():  # papermill saves progress: the interrupted cell has an error output
             found = first_error(nbformat.read(out, as_version=4))
@@ -175,17 +184,27 @@ def format_seconds(seconds: float) -> str:
 
 
 def write_index(
-    site: Path, results: list[Result], environment: dict, recorded: dict[str, str] | None = None
+    site: Path,
+    results: list[Result],
+    environment: dict,
+    recorded: dict[str, str] | None = None,
+    course_lessons: dict[str, lessons.Lesson] | None = None,
 ) -> Path:
     """build/site/index.html: one row per lesson, title linked to its rendered page, this run's
-    time next to the recorded one (`recorded`: notebook -> text of notebooks/run_times.json)."""
+    time next to the recorded one (`recorded`: notebook -> text of notebooks/run_times.json).
+    A notebook of the lesson list (`course_lessons`: notebook -> entry of notebooks/lessons.toml)
+    shows the list's heading and topic line; another one the title of its first cell."""
     recorded = recorded or {}
+    course_lessons = course_lessons or {}
     rows = []
     for r in results:
         status = "ok" if r.status == "ok" else f"<b>failed</b>: {html.escape(r.error)}"
+        lesson = course_lessons.get(r.notebook)
+        title = html.escape(lesson.heading if lesson else r.title)
+        topic = f"<br><small>{html.escape(lesson.topic)}</small>" if lesson else ""
         rows.append(
             "<tr>"
-            f'<td><a href="{html.escape(Path(r.notebook).stem)}.html">{html.escape(r.title)}</a></td>'
+            f'<td><a href="{html.escape(Path(r.notebook).stem)}.html">{title}</a>{topic}</td>'
             f"<td><code>{html.escape(r.notebook)}</code></td>"
             f'<td class="num">{format_seconds(r.seconds)}</td>'
             f"<td>{html.escape(recorded.get(r.notebook, '-'))}</td>"
@@ -278,7 +297,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         machine = run_times.machine_info()
         commit = run_times.commit_of(args.notebook_dir.resolve().parent)
         try:
-            run_times.check_can_record(times_file, [p.name for p in notebooks], all_names, machine)
+            run_times.check_can_record(
+                times_file, [p.name for p in notebooks], all_names, machine, args.smoke_steps
+            )
         except run_times.RunTimesError as err:
             print(f"error: --record-times: {err}", file=sys.stderr)
             return 2
@@ -289,11 +310,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     for i, src in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {src.name} ...", flush=True)
         executed = build / "notebooks" / src.name
-        result = run_notebook(src, executed, args.budget, args.seed, args.cell_timeout)
+        result = run_notebook(
+            src, executed, args.budget, args.seed, args.cell_timeout, args.smoke_steps
+        )
         if executed.is_file():
             try:
                 render_html(executed, build / "site" / f"{src.stem}.html")
-            except Exception as err:  # noqa: BLE001 (a failed render fails that notebook only)
+            except Exception as err:  # a failed render fails that notebook only
                 if result.status == "ok":
                     result.status, result.error = "failed", f"HTML rendering failed: {err}"
         results.append(result)
@@ -335,11 +358,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         recorded = run_times.load(times_file).notebooks
     except run_times.RunTimesError:
         recorded = {}
+    try:
+        course_lessons = {
+            n.notebook: n for n in lessons.load(args.notebook_dir / lessons.FILE_NAME)
+        }
+    except lessons.LessonsError:
+        course_lessons = {}
     index = write_index(
         build / "site",
         listed,
         environment,
         {name: run_times.display(e.seconds) for name, e in recorded.items()},
+        course_lessons,
     )
 
     width = max(len(r.notebook) for r in results)
@@ -364,34 +394,37 @@ def record_times(
     print(f"Recorded {len(seconds)} run time(s) in {path} ({machine['cpu']}, commit {commit})")
     root = notebook_dir.resolve().parent
     try:
-        changed = run_times.write_texts(root, recorded)
-    except (run_times.RunTimesError, OSError) as err:
+        changed = lessons.write_texts(root, recorded)
+    except (run_times.RunTimesError, lessons.LessonsError, OSError) as err:
         print(f"error: the texts that state the run times were not updated: {err}", file=sys.stderr)
         return 1
     for path in changed:
         print(f"  updated {path.relative_to(root)}")
-    problems = run_times.check(root, recorded)
+    problems = lessons.check(root, recorded)
     for problem in problems:
         print(f"  run times: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
 def cmd_times(args: argparse.Namespace) -> int:
-    """Check (or, with --write, rewrite) the texts that state the recorded run times."""
+    """Check (or, with --write, rewrite) the texts written from the lesson list and run times."""
     root = args.root.resolve()
     if args.write:
         try:
-            changed = run_times.write_texts(root)
-        except run_times.RunTimesError as err:
+            changed = lessons.write_texts(root)
+        except (run_times.RunTimesError, lessons.LessonsError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         for path in changed:
             print(f"updated {path.relative_to(root)}")
-    problems = run_times.check(root)
+    problems = lessons.check(root)
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
-        print(f"run times agree with {run_times.file_path(root).relative_to(root)}")
+        print(
+            f"the texts agree with {lessons.file_path(root).relative_to(root)} and "
+            f"{run_times.file_path(root).relative_to(root)}"
+        )
     return 1 if problems else 0
 
 
@@ -416,7 +449,7 @@ def execute_in_place(path: Path, cell_timeout: float | None) -> str:
         found = first_error(nb)
         where = describe_cell(source_nb, found[0]) if found else "a cell"
         return f"{where}: {err.ename}: {err.evalue}"
-    except Exception as err:  # noqa: BLE001 (timeout, dead kernel: report which notebook)
+    except Exception as err:  # timeout, dead kernel: report which notebook
         return f"{type(err).__name__}: {err}"
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
@@ -451,6 +484,12 @@ def cmd_execute(args: argparse.Namespace) -> int:
     return status
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -460,6 +499,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook, sorted")
     run.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
     run.add_argument("--seed", type=int, default=None, help="default: the notebook's own SEED")
+    run.add_argument(
+        "--smoke-steps",
+        type=_positive_int,
+        default=None,
+        help="a smoke run: SMOKE_STEPS=N batches per epoch in every notebook (make smoke-gpu)",
+    )
     run.add_argument("--notebook-dir", type=Path, default=ROOT / "notebooks")
     run.add_argument("--build", type=Path, default=ROOT / "build")
     run.add_argument(
@@ -491,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception:  # noqa: BLE001 (print the traceback, exit 2 rather than 1)
+    except Exception:  # print the traceback, exit 2 rather than 1
         traceback.print_exc()
         return 2
 

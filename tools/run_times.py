@@ -5,15 +5,14 @@ BUDGET="cpu" (papermill, kernel start-up included) in a recorded `make course` r
 when it was measured: the CPU model, the number of torch threads, the torch and Python versions
 (one machine for the whole file), and the date and commit of each notebook's measurement.
 
-`python tools/course.py run --record-times` writes it, then rewrites every place that states the
-times, from the file and with one rounding rule (`display`):
+This module reads and records the file and holds the one rounding rule (`display`) and the texts
+built with it: the `**Run time:**` sentence of a title cell (`sentence`) and the total, "the whole
+course takes about N min" (`total_phrase`). tools/lessons.py writes them, with the rest of what
+the list of lessons notebooks/lessons.toml states, into the title cells, the lesson tables of
+notebooks/00_welcome.ipynb, README.md and docs/instructor_guide.md, and checks them.
 
-- the `**Run time:**` sentence in the title cell (cell 0) of every notebook (`sentence`);
-- the run-time column of the lesson tables in notebooks/00_welcome.ipynb, README.md and
-  docs/instructor_guide.md ("## Run times");
-- the total, "the whole course takes about N min", in those three documents (`total_phrase`).
-
-`python tools/course.py times` checks all of them against the file (tests/test_run_times.py does
+`python tools/course.py run --record-times` writes the file, then rewrites those texts;
+`python tools/course.py times` checks them (tests/test_run_times.py and tests/test_lessons.py do
 the same), and `python tools/course.py times --write` rewrites them without running anything.
 """
 
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import re
 import subprocess
@@ -31,9 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FILE_NAME = "run_times.json"
 BUDGET = "cpu"
-WELCOME = "00_welcome.ipynb"
-README = Path("README.md")
-GUIDE = Path("docs") / "instructor_guide.md"
 ABOUT = (
     'Measured run times of the notebooks at BUDGET="cpu" (papermill, top to bottom, kernel '
     "start-up included). Written by `python tools/course.py run --record-times`; the title cells, "
@@ -52,10 +47,6 @@ DURATION = re.compile(
     r"\b\d+(?:\.\d+)?\s?(?:s|secs?|seconds?|mins?|minutes?|h|hours?)\b", re.IGNORECASE
 )
 TOTAL = re.compile(r"(the whole course takes )(about [\d.]+ (?:s|min))")
-RUN_TIME_HEADER = re.compile(r"run[ -]?time", re.IGNORECASE)
-NOTEBOOK_NAME = re.compile(r"\b(\d\d_[\w-]+\.ipynb)\b")
-TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
-TABLE_RULE = re.compile(r"^\s*\|[\s:|-]+\|\s*$")
 
 
 class RunTimesError(ValueError):
@@ -219,15 +210,22 @@ def commit_of(root: Path = ROOT) -> str:
     return f"{commit}-dirty" if changed else commit
 
 
-def check_can_record(path: Path, names: list[str], all_names: list[str], machine: dict) -> None:
+def check_can_record(
+    path: Path,
+    names: list[str],
+    all_names: list[str],
+    machine: dict,
+    smoke_steps: int | None = None,
+) -> None:
     """Refuse a recording that would make the file lie; call it before running anything.
 
-    Times are only recorded at BUDGET="cpu" without a smoke run (the caller checks the budget),
-    and a partial run (some notebooks) may only update a file measured on the same machine.
+    Times are only recorded at BUDGET="cpu" without a smoke run (`smoke_steps`, the notebooks'
+    SMOKE_STEPS; the caller checks the budget), and a partial run (some notebooks) may only update
+    a file measured on the same machine.
     """
-    if os.environ.get("INCEPTION_LAB_SMOKE_STEPS"):
+    if smoke_steps is not None:
         raise RunTimesError(
-            "INCEPTION_LAB_SMOKE_STEPS is set: a smoke run's times are not the lessons' times"
+            f"SMOKE_STEPS={smoke_steps}: a smoke run's times are not the lessons' times"
         )
     if set(names) >= set(all_names) or not path.exists():
         return
@@ -262,77 +260,7 @@ def record(
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading and rewriting the places that state the times
-
-
-def _cells(line: str) -> list[str]:
-    """The cells of a markdown table row (escaped pipes stay inside their cell)."""
-    return re.split(r"(?<!\\)\|", line.strip()[1:-1])
-
-
-def _run_time_table(markdown: str) -> tuple[list[int], int] | None:
-    """(line numbers of the body rows, index of the run-time column) of the first markdown
-    table whose header has a cell naming a run time; None if there is no such table."""
-    lines = markdown.split("\n")
-    i = 0
-    while i + 1 < len(lines):
-        if TABLE_ROW.match(lines[i]) and TABLE_RULE.match(lines[i + 1]):
-            end = i + 2
-            while end < len(lines) and TABLE_ROW.match(lines[end]):
-                end += 1
-            columns = [k for k, cell in enumerate(_cells(lines[i])) if RUN_TIME_HEADER.search(cell)]
-            if columns:
-                return list(range(i + 2, end)), columns[0]
-            i = end
-        else:
-            i += 1
-    return None
-
-
-def _row_notebook(cells: list[str], names: list[str]) -> str | None:
-    """The notebook a table row is about: a file name in the row, else the lesson number that
-    starts its first cell ("02 1x1 bottleneck"). An unknown number gives "NN_?"."""
-    found = NOTEBOOK_NAME.search("|".join(cells))
-    if found:
-        return found.group(1)
-    number = re.match(r"\s*(\d+)\b", cells[0])
-    if not number:
-        return None
-    prefix = f"{int(number.group(1)):02d}_"
-    return next((n for n in names if n.startswith(prefix)), f"{prefix}?")
-
-
-def table_times(markdown: str, names: list[str]) -> dict[str, str]:
-    """{notebook: text of its run-time cell} of the run-time table in `markdown`."""
-    table = _run_time_table(markdown)
-    if table is None:
-        raise RunTimesError("no table with a 'Run time' column")
-    rows, column = table
-    lines = markdown.split("\n")
-    times = {}
-    for i in rows:
-        cells = _cells(lines[i])
-        name = _row_notebook(cells, names)
-        if name is not None and column < len(cells):
-            times[name] = cells[column].strip()
-    return times
-
-
-def with_table_times(markdown: str, texts: dict[str, str], names: list[str]) -> str:
-    """`markdown` with the run-time cell of each notebook's row set to texts[notebook]."""
-    table = _run_time_table(markdown)
-    if table is None:
-        raise RunTimesError("no table with a 'Run time' column")
-    rows, column = table
-    lines = markdown.split("\n")
-    for i in rows:
-        cells = _cells(lines[i])
-        name = _row_notebook(cells, names)
-        if name in texts and column < len(cells):
-            cells[column] = f" {texts[name]} "
-            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
-            lines[i] = f"{indent}|{'|'.join(cells)}|"
-    return "\n".join(lines)
+# The title sentence and the total, in a text
 
 
 def title_problems(source: str, expected: str) -> list[str]:
@@ -371,153 +299,3 @@ def total_problems(text: str, expected: str) -> list[str]:
 
 def with_total(text: str, expected: str) -> str:
     return TOTAL.sub(lambda _: expected, text)
-
-
-# ---------------------------------------------------------------------------------------------
-# The documents
-
-
-def _source(cell: dict) -> str:
-    source = cell.get("source", "")
-    return source if isinstance(source, str) else "".join(source)
-
-
-def _set_source(cell: dict, text: str) -> None:
-    """Store a source as a list of lines ending in newlines, as the repository's notebooks do."""
-    lines = text.split("\n")
-    cell["source"] = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-
-
-def _read_notebook(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def notebook_names(root: Path = ROOT) -> list[str]:
-    return sorted(p.name for p in (root / "notebooks").glob("*.ipynb"))
-
-
-def _welcome_table_index(nb: dict) -> int:
-    for i, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] == "markdown" and _run_time_table(_source(cell)) is not None:
-            return i
-    raise RunTimesError(f"{WELCOME} has no markdown cell with a 'Run time' table")
-
-
-def check(root: Path = ROOT, run_times: RunTimes | None = None) -> list[str]:
-    """Every disagreement between notebooks/run_times.json and the places that state the times.
-
-    Empty when the file has one entry per notebook and no other, every title cell has the
-    file's sentence, and the tables and totals of the welcome notebook, the README and the
-    instructor guide show the file's times with the rule of `display`.
-    """
-    path = file_path(root)
-    try:
-        run_times = run_times or load(path)
-    except RunTimesError as err:
-        return [str(err)]
-    names = notebook_names(root)
-    rel = path.relative_to(root)
-    problems = [
-        f"{rel}: no entry for notebooks/{n} (record it: `python tools/course.py run "
-        f"--record-times notebooks/{n}`)"
-        for n in names
-        if n not in run_times.notebooks
-    ]
-    problems += [
-        f"{rel}: stale entry {n} (no such notebook)" for n in run_times.notebooks if n not in names
-    ]
-    known = {n: e for n, e in run_times.notebooks.items() if n in names}
-    texts = {n: display(e.seconds) for n, e in known.items()}
-
-    for name, entry in known.items():
-        nb = _read_notebook(root / "notebooks" / name)
-        expected = sentence(entry.seconds, run_times.threads)
-        for problem in title_problems(_source(nb["cells"][0]), expected):
-            problems.append(f"notebooks/{name}, cell 0: {problem}")
-
-    total = total_phrase(run_times.total)
-    documents: list[tuple[str, str, list[str]]] = []  # (label, text, notebooks its table lists)
-    if WELCOME in names:
-        welcome = _read_notebook(root / "notebooks" / WELCOME)
-        markdown = "\n".join(_source(c) for c in welcome["cells"] if c["cell_type"] == "markdown")
-        documents.append((f"notebooks/{WELCOME}", markdown, [n for n in names if n != WELCOME]))
-    for doc in (README, GUIDE):
-        try:
-            documents.append((str(doc), (root / doc).read_text(encoding="utf-8"), names))
-        except FileNotFoundError:
-            problems.append(f"{doc}: missing")
-    for label, text, listed in documents:
-        try:
-            stated = table_times(text, names)
-        except RunTimesError as err:
-            problems.append(f"{label}: {err}")
-            continue
-        for name in listed:
-            if name not in stated:
-                problems.append(f"{label}: the run-time table has no row for {name}")
-            elif name in texts and stated[name] != texts[name]:
-                problems.append(
-                    f"{label}: the run-time table says {stated[name]!r} for {name}; "
-                    f"{FILE_NAME} has {known[name].seconds} s: {texts[name]!r}"
-                )
-        for name in stated:
-            if name not in listed:
-                problems.append(f"{label}: the run-time table has a row for {name}, not listed")
-        problems += [f"{label}: {p}" for p in total_problems(text, total)]
-    return problems
-
-
-def write_texts(root: Path = ROOT, run_times: RunTimes | None = None) -> list[Path]:
-    """Rewrite every place that states the times from the file; returns the files changed.
-
-    Only the run-time sentence of each title cell, the run-time column of the three tables and
-    the totals change; everything else, notebook outputs included, stays byte for byte. Nothing
-    is written unless every file can be updated (a title cell without a run-time sentence, or a
-    document without its table, is a RunTimesError naming them all).
-    """
-    from inception_lab._io import atomic_write
-
-    run_times = run_times or load(file_path(root))
-    names = notebook_names(root)
-    texts = {n: display(e.seconds) for n, e in run_times.notebooks.items() if n in names}
-    total = total_phrase(run_times.total)
-    writes: list[tuple[Path, str]] = []
-    errors = []
-    for name in names:
-        if name not in run_times.notebooks:
-            continue
-        path = root / "notebooks" / name
-        nb = _read_notebook(path)
-        expected = sentence(run_times.notebooks[name].seconds, run_times.threads)
-        try:
-            new_sources = {0: with_title_time(_source(nb["cells"][0]), expected)}
-            if name == WELCOME:
-                table = _welcome_table_index(nb)
-                source = new_sources.get(table, _source(nb["cells"][table]))
-                new_sources[table] = with_table_times(source, texts, names)
-                for i, cell in enumerate(nb["cells"]):
-                    if cell["cell_type"] == "markdown":
-                        new_sources[i] = with_total(new_sources.get(i, _source(cell)), total)
-        except RunTimesError as err:
-            errors.append(f"notebooks/{name}: {err}")
-            continue
-        edits = {i: text for i, text in new_sources.items() if text != _source(nb["cells"][i])}
-        for i, text in edits.items():
-            _set_source(nb["cells"][i], text)
-        if edits:  # the repository's notebook format: json, indent 1, UTF-8, final newline
-            writes.append((path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n"))
-    for doc in (README, GUIDE):
-        path = root / doc
-        text = path.read_text(encoding="utf-8")
-        try:
-            new = with_total(with_table_times(text, texts, names), total)
-        except RunTimesError as err:
-            errors.append(f"{doc}: {err}")
-            continue
-        if new != text:
-            writes.append((path, new))
-    if errors:
-        raise RunTimesError("nothing was rewritten: " + "; ".join(errors))
-    for path, content in writes:
-        atomic_write(path, content)
-    return [path for path, _ in writes]

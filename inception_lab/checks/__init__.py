@@ -15,18 +15,18 @@ wrong answer and expects its hint.
 from ._common import LibraryShortcut, call_learner, passed, require
 from .lesson01 import naive_counts, naive_forward
 from .lesson02 import conv_mac_formula, reduction_budget
-from .lesson03 import auxiliary_training, head_params
+from .lesson03 import auxiliary_training, head_costs
 from .lesson04 import factorized_7x7, grid_reduction
 from .lesson05 import batch_norm_forward, fold_batch_norm
 from .lesson06 import calibration_error, smoothed_loss
 from .lesson07 import largest_stable_scale, scaled_residual_forward
-from .lesson08 import scaled_lr, throughput
+from .lesson08 import loss_scaling, scaled_lr, throughput
 from .lesson09 import ten_crop, top_k_error
 from .lesson10 import (
+    CAPSTONE_HELD_OUT,
     CAPSTONE_MARGIN,
     CAPSTONE_MAX_MACS,
     CAPSTONE_MAX_PARAMS,
-    CAPSTONE_SEEDS,
     CAPSTONE_TRAINING,
     capstone_budget,
     capstone_challenge,
@@ -34,10 +34,10 @@ from .lesson10 import (
 )
 
 __all__ = [
+    "CAPSTONE_HELD_OUT",
     "CAPSTONE_MARGIN",
     "CAPSTONE_MAX_MACS",
     "CAPSTONE_MAX_PARAMS",
-    "CAPSTONE_SEEDS",
     "CAPSTONE_TRAINING",
     "LibraryShortcut",
     "auxiliary_training",
@@ -50,8 +50,9 @@ __all__ = [
     "factorized_7x7",
     "fold_batch_norm",
     "grid_reduction",
-    "head_params",
+    "head_costs",
     "largest_stable_scale",
+    "loss_scaling",
     "naive_counts",
     "naive_forward",
     "passed",

@@ -3,21 +3,23 @@ and folded into the conv before it for inference.
 
 Exercise 1's reference is `nn.BatchNorm2d` on the same input, weights and running statistics:
 the output in training mode, the in-place update of the running statistics, the gradient
-through the batch statistics, and evaluation mode. PyTorch's own batch norm (`F.batch_norm`,
-`nn.BatchNorm2d`, `torch.batch_norm`) raises inside the learner's function: the exercise is to
-write it.
+through the batch statistics, and evaluation mode; on a batch with a channel of tiny spread, on
+one image with a constant channel and odd sizes, and on a batch drawn at random. PyTorch's
+normalizations raise inside the learner's function however they are reached (`F.batch_norm`,
+`nn.BatchNorm2d`, `torch.ops.aten.batch_norm`, or layer / instance / group norm on a rearranged
+tensor): the ATen operators themselves are blocked. The reference runs only after the learner's
+function has returned.
 
 Exercise 2's reference is `bn(conv(x))` with `bn` in evaluation mode: the learner's folded
 weight and bias must give the same output from one conv. PyTorch's fusion helpers
-(`torch.nn.utils.fuse_conv_bn_eval`, `fuse_conv_bn_weights`) raise while the learner's function
-runs, however they were imported.
+(`torch.nn.utils.fuse_conv_bn_eval`, `fuse_conv_bn_weights`, and what calls them) and running
+the BN layer itself raise while the learner's function runs, however they were imported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -25,25 +27,39 @@ import torch.nn.utils.fusion
 from torch import nn
 from torch.nn import functional as F
 
-from ._common import call_learner, forbid, passed, private_rng, require, tensors_close
+from ._common import (
+    Forbidden,
+    call_learner,
+    passed,
+    private_rng,
+    require,
+    tensors_close,
+    unseen_seed,
+)
+
+__all__ = ["batch_norm_forward", "fold_batch_norm"]
 
 _SHAPE = (1, -1, 1, 1)  # a per-channel (C,) tensor, broadcast over (N, C, H, W)
+_NORMS = ("batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm")
 
 
 class _Case(NamedTuple):
-    """A batch and batch-norm state; channel 2 has a tiny spread (variance ~1e-4 < eps)."""
+    """A batch and batch-norm state."""
 
-    x: torch.Tensor  # (6, 3, 5, 4)
-    x_eval: torch.Tensor  # (4, 3, 5, 4)
-    weight: torch.Tensor  # (3,)
-    bias: torch.Tensor  # (3,)
-    start_mean: torch.Tensor  # (3,) running statistics before the call
-    start_var: torch.Tensor  # (3,)
+    x: torch.Tensor  # (N, C, H, W)
+    x_eval: torch.Tensor  # (N', C, H, W)
+    weight: torch.Tensor  # (C,)
+    bias: torch.Tensor  # (C,)
+    start_mean: torch.Tensor  # (C,) running statistics before the call
+    start_var: torch.Tensor  # (C,)
     momentum: float
     eps: float
+    what: str
 
 
 def _make_case() -> _Case:
+    """Channel 2 has a tiny spread (variance ~1e-4 < eps); momentum and eps are not PyTorch's
+    defaults, so hard-coded defaults show up."""
     g = torch.Generator().manual_seed(5)
     spread = torch.tensor([2.0, 0.5, 0.01]).view(_SHAPE)
     offset = torch.tensor([1.0, -2.0, 0.5]).view(_SHAPE)
@@ -54,13 +70,56 @@ def _make_case() -> _Case:
         bias=torch.tensor([0.3, -0.1, 1.0]),
         start_mean=torch.tensor([0.5, -1.0, 0.2]),
         start_var=torch.tensor([3.0, 0.2, 0.5]),
-        momentum=0.2,  # not PyTorch's defaults, so hard-coded defaults show up
+        momentum=0.2,
         eps=1e-3,
+        what="a (6, 3, 5, 4) batch",
+    )
+
+
+def _awkward_case() -> _Case:
+    """One image, odd sizes, four channels; channel 1 is constant (variance exactly 0: only eps
+    keeps the division finite) and gamma is negative in channel 3."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 4, 3, 5, generator=g) * 3.0
+    x[:, 1] = 2.5
+    return _Case(
+        x=x,
+        x_eval=torch.randn(2, 4, 3, 5, generator=g),
+        weight=torch.tensor([0.5, 1.2, 1.0, -0.8]),
+        bias=torch.tensor([0.0, 0.4, -1.5, 0.2]),
+        start_mean=torch.tensor([0.0, 1.0, -1.0, 0.3]),
+        start_var=torch.tensor([1.0, 0.1, 2.0, 0.7]),
+        momentum=0.3,
+        eps=1e-2,
+        what="one (1, 4, 3, 5) image with a constant channel",
+    )
+
+
+def _drawn_case(seed: int) -> _Case:
+    """Shape, statistics, momentum and eps drawn at random: a case no one can look up."""
+    g = torch.Generator().manual_seed(seed)
+
+    def ints(low: int, high: int, n: int) -> list[int]:
+        return [int(v) for v in torch.randint(low, high, (n,), generator=g)]
+
+    n, c, h, w = ints(2, 6, 1) + ints(1, 6, 1) + ints(1, 7, 2)
+    spread, offset = torch.rand(c, generator=g) * 3 + 0.1, torch.randn(c, generator=g) * 2
+    return _Case(
+        x=torch.randn(n, c, h, w, generator=g) * spread.view(_SHAPE) + offset.view(_SHAPE),
+        x_eval=torch.randn(n, c, h, w, generator=g),
+        weight=torch.randn(c, generator=g),
+        bias=torch.randn(c, generator=g),
+        start_mean=torch.randn(c, generator=g),
+        start_var=torch.rand(c, generator=g) + 0.1,
+        momentum=float(torch.rand(1, generator=g)) * 0.35 + 0.05,  # never 0.5: m == 1 - m
+        eps=float(10 ** -float(torch.randint(2, 6, (1,), generator=g))),
+        what=f"a ({n}, {c}, {h}, {w}) batch drawn at random",
     )
 
 
 def _reference(case: _Case) -> nn.BatchNorm2d:
-    ref = nn.BatchNorm2d(3, eps=case.eps, momentum=case.momentum)
+    c = case.x.shape[1]
+    ref = nn.BatchNorm2d(c, eps=case.eps, momentum=case.momentum)
     with torch.no_grad():
         ref.weight.copy_(case.weight)
         ref.bias.copy_(case.bias)
@@ -75,21 +134,38 @@ def _normalize(x, mean, var, weight, bias, eps):
     return x_hat * weight.view(_SHAPE) + bias.view(_SHAPE)
 
 
-_SHORTCUT = (
-    "this exercise is to write batch norm yourself: compute the statistics and the "
-    "normalization with tensor operations (mean, var, sqrt) instead of PyTorch's batch norm"
+_LIBRARY_BN = Forbidden(
+    "batch norm",
+    targets=(
+        (torch, "batch_norm"),
+        (torch, "native_batch_norm"),
+        (F, "batch_norm"),
+        (F, "instance_norm"),
+        (F, "layer_norm"),
+        (F, "group_norm"),
+    ),
+    aten=_NORMS,
+    advice="compute the statistics and the normalization with tensor operations (mean, var, "
+    "sqrt) instead of PyTorch's normalization layers",
 )
 
 
 def _run(batch_norm: Callable, x, running_mean, running_var, case: _Case, training: bool):
-    """The learner's batch_norm with PyTorch's own batch norm made to raise."""
-    with forbid(_SHORTCUT, (torch, "batch_norm"), (torch, "native_batch_norm"), (F, "batch_norm")):
-        return call_learner(
-            batch_norm, x, running_mean, running_var, case.weight, case.bias, training,
-            case.momentum, case.eps,
-            hint=f"your batch_norm failed in {'training' if training else 'evaluation'} mode on "
-            "an input of shape (6, 3, 5, 4)",
-        )  # fmt: skip
+    """The learner's batch_norm with PyTorch's normalizations made to raise."""
+    return call_learner(
+        batch_norm,
+        x,
+        running_mean,
+        running_var,
+        case.weight.clone(),
+        case.bias.clone(),
+        training,
+        case.momentum,
+        case.eps,
+        forbidden=_LIBRARY_BN,
+        hint=f"your batch_norm failed in {'training' if training else 'evaluation'} mode on "
+        f"{case.what}",
+    )
 
 
 def _diagnose_output(y: torch.Tensor, case: _Case) -> None:
@@ -101,7 +177,8 @@ def _diagnose_output(y: torch.Tensor, case: _Case) -> None:
         "in training mode, normalize with the statistics of the current batch, not with "
         "the running statistics (those are for evaluation mode).",
     )
-    whole = _normalize(x, x.mean().expand(3), x.var(unbiased=False).expand(3), w, b, eps)
+    c = x.shape[1]
+    whole = _normalize(x, x.mean().expand(c), x.var(unbiased=False).expand(c), w, b, eps)
     require(
         not tensors_close(y, whole),
         "batch norm keeps one mean and one variance per channel: average over the batch "
@@ -121,14 +198,15 @@ def _diagnose_output(y: torch.Tensor, case: _Case) -> None:
         "variance, and the paper adds it to the variance, under the square root.",
     )
     require(
-        not tensors_close(y, _normalize(x, mean, var, torch.ones(3), torch.zeros(3), eps)),
+        not tensors_close(y, _normalize(x, mean, var, torch.ones(c), torch.zeros(c), eps)),
         "after normalizing, scale by `weight` and shift by `bias` (one value per channel, "
         "reshaped to (1, C, 1, 1) so they broadcast).",
     )
     require(
         False,
-        "in training mode the output differs from nn.BatchNorm2d: follow the paper's "
-        "Algorithm 1 per channel (batch mean, batch variance, normalize, scale and shift).",
+        f"in training mode the output on {case.what} differs from nn.BatchNorm2d: follow the "
+        "paper's Algorithm 1 per channel (batch mean, batch variance, normalize, scale and "
+        "shift), with the momentum and eps you are given.",
     )
 
 
@@ -151,33 +229,33 @@ def _check_running(running_mean, running_var, ref: nn.BatchNorm2d, case: _Case) 
         "your function does not change the caller's buffers.",
     )
     m = case.momentum
-    require(
-        not tensors_close(running_mean, (1 - m) * batch_mean + m * case.start_mean),
-        "PyTorch's momentum is the weight of the NEW batch statistic, not of the old "
-        "running value.",
-    )
-    require(
-        tensors_close(running_mean, ref.running_mean),
-        "running_mean should move a step (of size momentum) from its old value towards the "
-        "batch mean.",
-    )
-    require(
-        not tensors_close(running_var, (1 - m) * case.start_var + m * biased_var),
-        "the running variance uses the unbiased batch variance (divide by n - 1, "
-        "`unbiased=True`), as nn.BatchNorm2d does; the normalization itself uses the biased one.",
-    )
-    require(
-        tensors_close(running_var, ref.running_var),
-        "running_var should move towards the unbiased batch variance with the same momentum "
-        "rule as running_mean.",
-    )
+    if not tensors_close(running_mean, ref.running_mean):
+        require(
+            not tensors_close(running_mean, (1 - m) * batch_mean + m * case.start_mean),
+            "PyTorch's momentum is the weight of the NEW batch statistic, not of the old "
+            "running value.",
+        )
+        require(
+            False,
+            f"on {case.what}, running_mean should move a step (of size momentum) from its old "
+            "value towards the batch mean.",
+        )
+    if not tensors_close(running_var, ref.running_var):
+        require(
+            not tensors_close(running_var, (1 - m) * case.start_var + m * biased_var),
+            "the running variance uses the unbiased batch variance (divide by n - 1, "
+            "`unbiased=True`), as nn.BatchNorm2d does; the normalization itself uses the "
+            "biased one.",
+        )
+        require(
+            False,
+            f"on {case.what}, running_var should move towards the unbiased batch variance with "
+            "the same momentum rule as running_mean.",
+        )
 
 
 def _check_training(batch_norm: Callable, case: _Case) -> None:
     """Training mode: output, running statistics, and the gradient through the statistics."""
-    ref = _reference(case)
-    x_ref = case.x.clone().requires_grad_(True)
-    y_ref = ref.train()(x_ref)
     running_mean, running_var = case.start_mean.clone(), case.start_var.clone()
     x_in = case.x.clone().requires_grad_(True)
     y = _run(batch_norm, x_in, running_mean, running_var, case, training=True)
@@ -186,6 +264,9 @@ def _check_training(batch_norm: Callable, case: _Case) -> None:
         f"return a tensor shaped like the input {tuple(case.x.shape)}, got "
         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}.",
     )
+    ref = _reference(case)  # only now: nothing on the stack held the answer during the call
+    x_ref = case.x.clone().requires_grad_(True)
+    y_ref = ref.train()(x_ref)
     if not tensors_close(y, y_ref):
         _diagnose_output(y, case)
     _check_running(running_mean, running_var, ref, case)
@@ -201,46 +282,55 @@ def _check_training(batch_norm: Callable, case: _Case) -> None:
 
 def _check_eval(batch_norm: Callable, case: _Case) -> None:
     """Evaluation mode: the running statistics normalize, and they do not change."""
-    ref = _reference(case).eval()
     running_mean, running_var = case.start_mean.clone(), case.start_var.clone()
     with torch.no_grad():
-        y_ref = ref(case.x_eval)
         y = _run(batch_norm, case.x_eval, running_mean, running_var, case, training=False)
+        y_ref = _reference(case).eval()(case.x_eval)
     require(
         tensors_close(running_mean, case.start_mean) and tensors_close(running_var, case.start_var),
         "evaluation mode must leave the running statistics unchanged.",
     )
     x = case.x_eval
     batch_stats = _normalize(
-        x, x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False), case.weight, case.bias,
+        x,
+        x.mean(dim=(0, 2, 3)),
+        x.var(dim=(0, 2, 3), unbiased=False),
+        case.weight,
+        case.bias,
         case.eps,
-    )  # fmt: skip
+    )
+    if tensors_close(y, y_ref):
+        return
     require(
         not tensors_close(y, batch_stats),
         "in evaluation mode, normalize with running_mean and running_var instead of the "
         "batch's statistics, so a prediction does not depend on the rest of the batch.",
     )
     require(
-        tensors_close(y, y_ref),
-        "in evaluation mode the output differs from nn.BatchNorm2d: the running statistics "
-        "take the place of the batch's, and the rest is as in training mode.",
+        False,
+        f"in evaluation mode the output on {case.what} differs from nn.BatchNorm2d: the "
+        "running statistics take the place of the batch's, and the rest is as in training mode.",
     )
 
 
 def batch_norm_forward(batch_norm: Callable) -> None:
-    """Check a from-scratch `batch_norm(x, running_mean, running_var, weight, bias, training,
-    momentum, eps)` against `nn.BatchNorm2d`: the output in training mode (batch statistics),
-    the in-place update of the running statistics, the gradient, and evaluation mode.
+    """Lesson 05, Exercise 1: a from-scratch `batch_norm(x, running_mean, running_var, weight,
+    bias, training, momentum, eps)` against `nn.BatchNorm2d`: the output in training mode
+    (batch statistics), the in-place update of the running statistics, the gradient, and
+    evaluation mode.
 
     x: (N, C, H, W); running_mean, running_var, weight, bias: (C,). Returns y, shaped like x.
-    PyTorch's batch norm functions raise while the learner's function runs.
+    Cases: a batch with a channel of tiny spread, one image with odd sizes and a constant
+    channel, and a batch drawn at random. PyTorch's normalizations raise while the learner's
+    function runs.
     """
-    case = _make_case()
-    _check_training(batch_norm, case)
-    _check_eval(batch_norm, case)
+    for case in (_make_case(), _awkward_case(), _drawn_case(unseen_seed())):
+        _check_training(batch_norm, case)
+        _check_eval(batch_norm, case)
     passed(
         "matches nn.BatchNorm2d in training mode (output, gradient, running statistics) "
-        "and in evaluation mode."
+        "and in evaluation mode, on a batch, on one image with a constant channel, and on a "
+        "random batch."
     )
 
 
@@ -248,38 +338,16 @@ def batch_norm_forward(batch_norm: Callable) -> None:
 # In evaluation mode BN is a fixed affine map per channel, y = gamma (z - mean) / sqrt(var + eps)
 # + beta with z = conv(x), so one conv with a new weight and bias computes bn(conv(x)).
 
-FOLD_SHORTCUT = (
-    "this exercise is to fold batch norm yourself: PyTorch's fusion helpers "
-    "(torch.nn.utils.fuse_conv_bn_eval, fuse_conv_bn_weights) do the work for you; compute the "
-    "new weight and bias from the BN layer's running statistics, weight, bias and eps"
+_LIBRARY_FOLD = Forbidden(
+    "the folding",
+    targets=(
+        (torch.nn.utils.fusion, "fuse_conv_bn_eval"),
+        (torch.nn.utils.fusion, "fuse_conv_bn_weights"),
+    ),
+    aten=_NORMS,
+    advice="compute the new weight and bias from the BN layer's running statistics, weight, bias "
+    "and eps, without running the layer",
 )
-
-
-def _fusion_shortcut(*args, **kwargs):
-    # Runs as the code of PyTorch's fusion functions (see `_forbid_fusion`), whose module
-    # globals do not know this module: only builtins may be named here.
-    common = __import__("inception_lab.checks._common", fromlist=["LibraryShortcut"])
-    lesson05 = __import__("inception_lab.checks.lesson05", fromlist=["FOLD_SHORTCUT"])
-    raise common.LibraryShortcut("Not yet. Hint: " + lesson05.FOLD_SHORTCUT)
-
-
-@contextlib.contextmanager
-def _forbid_fusion() -> Iterator[None]:
-    """Within the block, PyTorch's conv-BN fusion functions raise `LibraryShortcut`, whether the
-    learner calls them through `torch.nn.utils` or through a name imported before the check:
-    the function objects' own code is swapped, and restored on exit, even after an error."""
-    functions = [
-        torch.nn.utils.fusion.fuse_conv_bn_eval,
-        torch.nn.utils.fusion.fuse_conv_bn_weights,
-    ]
-    originals = [(f, f.__code__) for f in functions]
-    try:
-        for f in functions:
-            f.__code__ = _fusion_shortcut.__code__
-        yield
-    finally:
-        for f, code in originals:
-            f.__code__ = code
 
 
 class _FoldCase(NamedTuple):
@@ -291,12 +359,24 @@ class _FoldCase(NamedTuple):
 
 def _fold_cases() -> list[_FoldCase]:
     """A conv with a bias, 4 -> 4 channels (so a factor per INPUT channel still broadcasts),
-    BN eps 1e-3 and a channel whose running variance (1e-3) is of the order of eps; and a
-    strided conv without a bias, 3 -> 6 channels, as in `ConvBNAct`, with PyTorch's eps."""
+    BN eps 1e-3 and a channel whose running variance (1e-3) is of the order of eps; a strided
+    conv without a bias, 3 -> 6 channels, as in `ConvBNAct`, with PyTorch's eps; and a conv
+    drawn at random (sizes, bias, stride, eps), which no one can look up."""
+    g = torch.Generator().manual_seed(unseen_seed())
+    in_ch, out_ch = (int(v) for v in torch.randint(1, 9, (2,), generator=g))
+    drawn = (
+        in_ch,
+        out_ch,
+        bool(torch.rand(1, generator=g) < 0.5),
+        int(torch.randint(1, 3, (1,), generator=g)),
+        float(10 ** -float(torch.randint(2, 6, (1,), generator=g))),
+        (torch.rand(out_ch, generator=g) * 3 + 1e-3).tolist(),
+    )
     cases = []
     for in_ch, out_ch, bias, stride, eps, var in (
         (4, 4, True, 1, 1e-3, [2.0, 0.5, 1e-3, 4.0]),
         (3, 6, False, 2, 1e-5, [0.3, 1.5, 2.5, 0.05, 1.0, 6.0]),
+        drawn,
     ):
         conv = nn.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=bias)
         bn = nn.BatchNorm2d(out_ch, eps=eps)
@@ -315,8 +395,16 @@ def _fold_cases() -> list[_FoldCase]:
 
 def _fold_reference(conv: nn.Conv2d, bn: nn.BatchNorm2d, **mistake) -> tuple:
     """The folded (weight, bias), in float64; each keyword plants one typical mistake."""
-    d = {k: v.detach().double() for k, v in (("w", conv.weight), ("gamma", bn.weight),
-         ("beta", bn.bias), ("mean", bn.running_mean), ("var", bn.running_var))}  # fmt: skip
+    d = {
+        k: v.detach().double()
+        for k, v in (
+            ("w", conv.weight),
+            ("gamma", bn.weight),
+            ("beta", bn.bias),
+            ("mean", bn.running_mean),
+            ("var", bn.running_var),
+        )
+    }
     b = conv.bias.detach().double() if conv.bias is not None else torch.zeros_like(d["mean"])
     eps = mistake.get("eps", bn.eps)
     std = d["var"] + eps if mistake.get("no_sqrt") else (d["var"] + eps).sqrt()
@@ -412,15 +500,21 @@ def _diagnose_fold(weight, bias, case: _FoldCase) -> None:
     if not _close64(weight, right_w):
         for mistake, hint in _WEIGHT_MISTAKES:
             require(not _close64(weight, _fold_reference(case.conv, case.bn, **mistake)[0]), hint)
-        require(False, f"for {case.what} the folded weight is not the conv's weight scaled "
-                "per output channel by BN's factor: derive that factor from bn(conv(x)) for one "
-                "channel.")  # fmt: skip
+        require(
+            False,
+            f"for {case.what} the folded weight is not the conv's weight scaled "
+            "per output channel by BN's factor: derive that factor from bn(conv(x)) for one "
+            "channel.",
+        )
     if not _close64(bias, right_b):
         for mistake, hint in _BIAS_MISTAKES:
             require(not _close64(bias, _fold_reference(case.conv, case.bn, **mistake)[1]), hint)
-        require(False, f"for {case.what} the folded weight is right but the bias is not: write "
-                "bn(conv(x)) for one channel as a * conv(x) + c, and collect every constant "
-                "term in c.")  # fmt: skip
+        require(
+            False,
+            f"for {case.what} the folded weight is right but the bias is not: write "
+            "bn(conv(x)) for one channel as a * conv(x) + c, and collect every constant "
+            "term in c.",
+        )
 
 
 def _unchanged(case: _FoldCase, before: dict) -> bool:
@@ -436,14 +530,21 @@ def fold_batch_norm(fold: Callable) -> None:
     conv: nn.Conv2d (with or without a bias); bn: nn.BatchNorm2d in eval mode. weight: shaped
     like conv.weight; bias: (out_channels,). The output of `F.conv2d(x, weight, bias, ...)` with
     the conv's stride and padding is compared with `bn(conv(x))`. conv and bn must be left
-    unchanged. PyTorch's fusion helpers raise while `fold` runs.
+    unchanged. PyTorch's fusion helpers, and running `bn`, raise while `fold` runs.
     """
     for case in _fold_cases():
-        before = {**copy.deepcopy(case.conv.state_dict()),
-                  **{f"bn.{k}": v.clone() for k, v in case.bn.state_dict().items()}}  # fmt: skip
-        with _forbid_fusion(), torch.no_grad():
-            out = call_learner(fold, case.conv, case.bn,
-                               hint=f"fold_batch_norm failed on {case.what}")  # fmt: skip
+        before = {
+            **copy.deepcopy(case.conv.state_dict()),
+            **{f"bn.{k}": v.clone() for k, v in case.bn.state_dict().items()},
+        }
+        with torch.no_grad():
+            out = call_learner(
+                fold,
+                case.conv,
+                case.bn,
+                forbidden=_LIBRARY_FOLD,
+                hint=f"fold_batch_norm failed on {case.what}",
+            )
         require(
             _unchanged(case, before),
             "leave `conv` and `bn` as they were: compute new tensors (an in-place operation "
@@ -466,8 +567,9 @@ def fold_batch_norm(fold: Callable) -> None:
         _diagnose_fold(weight, bias, case)
         c = case.conv
         with torch.no_grad():
-            y = F.conv2d(case.x, weight.float(), bias.float(), c.stride, c.padding, c.dilation,
-                         c.groups)  # fmt: skip
+            y = F.conv2d(
+                case.x, weight.float(), bias.float(), c.stride, c.padding, c.dilation, c.groups
+            )
             y_ref = case.bn(case.conv(case.x))
         require(
             tensors_close(y, y_ref, atol=1e-4),
@@ -475,5 +577,5 @@ def fold_batch_norm(fold: Callable) -> None:
         )
     passed(
         "one conv with your folded weight and bias computes bn(conv(x)) as nn.BatchNorm2d does "
-        "in evaluation mode, for a conv with a bias and one without."
+        "in evaluation mode, for a conv with a bias, one without, and one drawn at random."
     )

@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from ._common import call_learner, forbid, passed, require, tensors_close
+from .. import metrics, train, viz
+from .._validate import is_number
+from ._common import Forbidden, call_learner, forbid, passed, require, tensors_close, unseen_seed
 
 # --------------------------------------------------------------------------- exercise 1
 _SHORTCUT = (
@@ -36,17 +38,33 @@ def _smooths(position: int) -> Callable[..., bool]:
     return asks
 
 
+# The course's own helpers: `metrics.smoothed_target` builds the smoothed targets,
+# `train.training_loss(..., label_smoothing=eps)` is the whole loss.
+_NO_COURSE_LOSS = Forbidden(
+    "the label-smoothed loss",
+    targets=(metrics, train, viz),
+    advice="build the smoothed targets with tensor operations and compare them with the "
+    "log-probabilities",
+)
+
+
 def _run_loss(smoothed_cross_entropy: Callable, logits, labels, eps: float) -> Any:
-    """The learner's loss, with the library's label smoothing made to raise."""
+    """The learner's loss, with the library's label smoothing (every route to it: F, nn, the
+    C++ binding, torch.ops.aten) and the course's helpers made to raise."""
     with (
         forbid(_SHORTCUT, (F, "cross_entropy"), when=_smooths(7)),
         forbid(_SHORTCUT, (torch._C._nn, "cross_entropy_loss"), when=_smooths(5)),
+        forbid(_SHORTCUT, (torch.ops.aten, "cross_entropy_loss"), when=_smooths(5)),
     ):
         return call_learner(
-            smoothed_cross_entropy, logits, labels, eps,
+            smoothed_cross_entropy,
+            logits,
+            labels,
+            eps,
             hint=f"smoothed_cross_entropy failed for logits of shape {tuple(logits.shape)} and "
             f"eps={eps}",
-        )  # fmt: skip
+            forbidden=_NO_COURSE_LOSS,
+        )
 
 
 def _diagnose_loss(loss: torch.Tensor, logits, labels, eps: float) -> None:
@@ -156,12 +174,14 @@ def _ece_reference(
     weighted: bool = True,
     power: int = 1,
     right_closed: bool = True,
+    top_in_last: bool = False,
 ) -> float:
     """Expected calibration error with equal-width confidence bins (lo, hi], written by hand.
 
     confidence: (N,) in [0, 1]; correct: (N,) bool, whether each prediction was right.
-    `weighted=False`, `power=2` and `right_closed=False` (bins [lo, hi)) give three common
-    mistakes, so that the check can name them.
+    `weighted=False`, `power=2` and `right_closed=False` (bins [lo, hi), where 1.0 falls in no
+    bin, or with `top_in_last` in the last one, as floor(confidence * n_bins) clamped does) give
+    common mistakes, so that the check can name them.
     """
     correct, gaps, n = correct.double(), [], len(correct)
     for b in range(n_bins):
@@ -170,6 +190,8 @@ def _ece_reference(
             in_bin = (confidence > lo) & (confidence <= hi)
         else:
             in_bin = (confidence >= lo) & (confidence < hi)
+            if top_in_last and b == n_bins - 1:
+                in_bin |= confidence == 1
         if in_bin.any():
             gap = abs((correct[in_bin].mean() - confidence[in_bin].double().mean()).item())
             gaps.append((in_bin.sum().item() / n, gap**power))
@@ -196,13 +218,17 @@ def _ece_cases() -> list[tuple[torch.Tensor, torch.Tensor, int, str]]:
     )
     return [
         (torch.tensor([[0.8, 0.2]] * 10), torch.tensor([0, 1] * 5), 10, "hand-made"),
-        (torch.tensor([[0.95, 0.05]] * 6 + [[0.55, 0.45]] * 2),
-         torch.tensor([0] * 6 + [1] * 2), 10, "hand-made"),
+        (
+            torch.tensor([[0.95, 0.05]] * 6 + [[0.55, 0.45]] * 2),
+            torch.tensor([0] * 6 + [1] * 2),
+            10,
+            "hand-made",
+        ),
         (edges, torch.tensor([0, 1, 0, 1, 0]), 4, "on bin edges"),
         (probs, labels, 10, "random"),
         (probs, labels, 15, "random"),
         (probs, labels, 5, "random"),
-    ]  # fmt: skip
+    ]
 
 
 def _diagnose_ece(value: float, p: torch.Tensor, y: torch.Tensor, n_bins: int) -> None:
@@ -213,12 +239,13 @@ def _diagnose_ece(value: float, p: torch.Tensor, y: torch.Tensor, n_bins: int) -
     expected = _ece_reference(confidence, correct, n_bins)
     mistakes = [
         (100 * expected, "return a fraction between 0 and 1, not a percentage."),
-        (
-            _ece_reference(confidence, correct, n_bins, right_closed=False),
+        *(
             (
+                _ece_reference(confidence, correct, n_bins, right_closed=False, top_in_last=top),
                 "a confidence exactly on a bin edge belongs to the bin BELOW it: the bins are "
-                "(lo, hi], open at the bottom and closed at the top, so 1.0 is in the last bin."
-            ),
+                "(lo, hi], open at the bottom and closed at the top, so 1.0 is in the last bin.",
+            )
+            for top in (False, True)
         ),
         (
             _ece_reference(confidence, correct, n_bins, weighted=False),
@@ -253,6 +280,46 @@ def _diagnose_ece(value: float, p: torch.Tensor, y: torch.Tensor, n_bins: int) -
     )
 
 
+# The course computes the ECE itself (`metrics.expected_calibration_error`, and the bins of
+# `metrics.calibration_bins`, which `viz` draws): the exercise is to write it.
+_NO_COURSE_ECE = Forbidden(
+    "the expected calibration error",
+    targets=(metrics, train, viz),
+    advice="bin the confidences yourself with tensor operations",
+)
+
+
+def _random_ece_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, int, str]:
+    """Predictions of a size, class count and bin count nobody knows in advance, a quarter of
+    them with a confidence exactly on a bin edge: any edge b / n_bins when n_bins is a power of
+    two (exact in binary, however the learner computes the edges), else the top edge 1.0."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(20, 400, (1,), generator=g))
+    k = int(torch.randint(2, 8, (1,), generator=g))
+    n_bins = int(torch.randint(2, 21, (1,), generator=g))
+    probs = (torch.randn(n, k, generator=g, dtype=torch.float64) * 2).softmax(dim=1)
+    # Rows whose top probability is exactly an edge (above 1 / k so that it stays the largest):
+    # the rest of the mass spread evenly over the other classes.
+    edges = torch.arange(1, n_bins + 1, dtype=torch.float64) / n_bins
+    if n_bins & (n_bins - 1):  # not a power of two: b / n_bins is rounded, and so are edges
+        edges = edges[-1:]
+    edges = edges[edges * k > 1 + 1e-9]
+    if len(edges):
+        rows = torch.randperm(n, generator=g)[: n // 4]
+        top = edges[torch.randint(0, len(edges), (len(rows),), generator=g)]
+        probs[rows] = ((1 - top) / (k - 1))[:, None].expand(-1, k).clone()
+        cls = torch.randint(0, k, (len(rows),), generator=g)
+        probs[rows, cls] = top
+    # Right with a probability that swings above and below the confidence as it grows, so that
+    # the gaps change sign from bin to bin and the ECE depends on the binning (with a constant
+    # sign every binning gives |mean accuracy - mean confidence|).
+    confidence, predicted = probs.max(dim=1)
+    right = torch.rand(n, generator=g, dtype=torch.float64) < 0.5 + 0.5 * torch.sin(9 * confidence)
+    other = (predicted + torch.randint(1, k, (n,), generator=g)) % k
+    labels = torch.where(right, predicted, other)
+    return probs, labels, n_bins, "random (of a size drawn on this run)"
+
+
 def calibration_error(expected_calibration_error: Callable) -> None:
     """Check `expected_calibration_error(probs, labels, n_bins)` -> float on hand-made cases,
     on confidences exactly on bin edges, and on random predictions, against an independent
@@ -262,15 +329,18 @@ def calibration_error(expected_calibration_error: Callable) -> None:
     (bin count / N) * |accuracy in bin - mean confidence in bin|, with n_bins equal-width bins
     (lo, hi] of the confidence (the largest probability of each row).
     """
-    for p, y, n_bins, what in _ece_cases():
+    for p, y, n_bins, what in [*_ece_cases(), _random_ece_case(unseen_seed())]:
         value = call_learner(
-            expected_calibration_error, p, y, n_bins,
+            expected_calibration_error,
+            p.clone(),
+            y.clone(),
+            n_bins,
             hint=f"expected_calibration_error failed on {len(y)} {what} predictions with "
             f"n_bins={n_bins}",
-        )  # fmt: skip
+            forbidden=_NO_COURSE_ECE,
+        )
         require(
-            isinstance(value, float | int)
-            or (isinstance(value, torch.Tensor) and value.numel() == 1),
+            is_number(value) or (isinstance(value, torch.Tensor) and value.numel() == 1),
             f"return one number (a float), got {type(value).__name__}.",
         )
         value = float(value)

@@ -1,7 +1,8 @@
 """Lesson 07 checks: scaled residual connections (Inception-ResNet, Szegedy et al. 2016).
 
-Exercise 1 writes the forward pass of a scaled residual block; the reference is
-`blocks.InceptionResNetBlock`. Exercise 2 writes the sweep that finds the largest residual scale
+Exercise 1 writes the forward pass of a scaled residual block from the lesson's diagrams; the
+reference is `blocks.InceptionResNetBlock`, whose forward pass (and construction, and the
+multi-branch concatenation of `blocks.MultiBranch`) raises while the learner's function runs. Exercise 2 writes the sweep that finds the largest residual scale
 that trains without diverging in the lesson's setting; the check runs the learner's sweep
 function on the lesson's candidates and on a second candidate list, and re-runs the setting
 itself for the scales that decide each answer, so a typed number cannot pass.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +19,21 @@ import torch
 from torch import nn
 
 from .. import blocks, models, train
-from ._common import call_learner, passed, private_rng, require
+from .._validate import is_number
+from ._common import Forbidden, call_learner, passed, private_rng, require, unseen_seed
+
+# The course's own residual block computes the answer: while the learner's forward runs, building
+# one, running one, or running a multi-branch block's concatenation raises.
+_NO_COURSE_BLOCK = Forbidden(
+    "the block's forward pass",
+    targets=(
+        (blocks.InceptionResNetBlock, "forward"),
+        (blocks.InceptionResNetBlock, "__init__"),
+        (blocks.MultiBranch, "forward"),
+        models,
+    ),
+    advice="run the modules you are given on x and combine their outputs with tensor operations",
+)
 
 
 def _residual_reference_block(scale: float) -> nn.Module:
@@ -64,22 +78,31 @@ def _diagnose_residual(out, x, block: nn.Module, scale: float) -> None:
 
 @private_rng(seed=7)
 def scaled_residual_forward(scaled_residual: Callable) -> None:
-    """Check `scaled_residual(x, branches, project, scale)` against `blocks.InceptionResNetBlock`.
+    """Check `scaled_residual(x, branches, project, scale)` against `blocks.InceptionResNetBlock`
+    built with scales 0.2, 1.0 and 0.5 (its branches of widths 4 and 5, so that a wrong order of
+    concatenation shows; inputs with negative values, so that a missing or misplaced ReLU shows).
 
     x: (N, C, H, W); branches: the block's branches in concatenation order (a list of modules,
     each (N, C, H, W) -> (N, C_i, H, W)); project: the linear 1x1 conv (N, sum C_i, H, W) ->
-    (N, C, H, W); scale: a float. Must return ReLU(x + scale * project(concat(branches(x)))).
+    (N, C, H, W); scale: a float. Must return what the block returns for x.
     """
-    ref_blocks = {s: _residual_reference_block(s) for s in (0.2, 1.0, 0.5)}
+    g = torch.Generator().manual_seed(unseen_seed())  # one scale nobody can know in advance
+    drawn = round(0.05 + 0.9 * float(torch.rand(1, generator=g)), 3)
+    ref_blocks = {s: _residual_reference_block(s) for s in (0.2, 1.0, 0.5, drawn)}
     x = torch.randn(2, 6, 7, 7)  # negative values too, so a missing ReLU shows
     for scale, block in ref_blocks.items():
         with torch.no_grad():
             out = call_learner(
-                scaled_residual, x.clone(), list(block.branches.values()), block.project, scale,
+                scaled_residual,
+                x.clone(),
+                list(block.branches.values()),
+                block.project,
+                scale,
                 hint="run every branch on x and join their outputs along the channels BEFORE "
                 f"the projection: `project` expects {block.project.in_ch} channels, the sum of "
                 "the branch widths",
-            )  # fmt: skip
+                forbidden=_NO_COURSE_BLOCK,
+            )
             want = block(x)
         require(
             isinstance(out, torch.Tensor),
@@ -136,10 +159,14 @@ def _run_sweep(find: Callable, candidates: list[float], setting: _Setting) -> An
     """The learner's sweep on `candidates`, quietly and on its own random stream."""
     with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
         return call_learner(
-            find, list(candidates), setting.model_kwargs, dict(setting.fit_kwargs),
-            setting.batches, setting.seed,
+            find,
+            list(candidates),
+            setting.model_kwargs,
+            dict(setting.fit_kwargs),
+            setting.batches,
+            setting.seed,
             hint=f"find_largest_stable failed on the candidates {sorted(candidates, reverse=True)}",
-        )  # fmt: skip
+        )
 
 
 def _check_answer(answer: Any, candidates: list[float], setting: _Setting) -> None:
@@ -152,7 +179,7 @@ def _check_answer(answer: Any, candidates: list[float], setting: _Setting) -> No
         "train.TrainingDiverged.",
     )
     require(
-        isinstance(answer, numbers.Real) and not isinstance(answer, bool),
+        is_number(answer),
         f"your function should return a number (one of the candidate scales), got {answer!r}.",
     )
     require(

@@ -3,26 +3,39 @@
 Exercise 1 computes top-k error from logits, the number every ILSVRC table reports. The check
 runs the learner's `top_k_error(logits, labels, k)` on batches built so that each common mistake
 gives a different number (top-1 for top-5, accuracy for error, percent for fraction, k off by
-one, one row for the batch, ties counted against the true class), and names the mistake.
+one, one row for the batch, ties counted against the true class), and names the mistake; then on
+a batch of a shape, k and tied logits drawn afresh on every run. The course's `metrics`
+(`metrics.accuracy` is top-k accuracy), `train` and `viz` functions raise while it runs.
 Exercise 2 writes the ten crops of multi-crop evaluation; the reference is torchvision's
-`ten_crop`, compared as a set of crops, so any order passes, and torchvision's `ten_crop` and
-`five_crop` raise while the learner's function runs (the exercise is to cut the crops).
+`ten_crop`, compared as a set of crops, so any order passes, and torchvision's crop functions
+raise while the learner's function runs (the exercise is to cut the crops). One image size is
+drawn afresh on every run. The references are private (`_top_k_reference`, `_reference_crops`).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from ._common import call_learner, forbid, passed, private_rng, require
+from .. import metrics, train, viz
+from .._validate import is_number
+from ._common import Forbidden, call_learner, forbid, passed, private_rng, require, unseen_seed
+
+# While the learner's top_k_error runs, the course's own helpers that compute it raise: the
+# exercise is to compare each row's logits with its true class's.
+_NO_COURSE_TOP_K = Forbidden(
+    "the top-k error",
+    targets=(metrics, train, viz),
+    advice="compare each row's logits with the logit of its true class, or use "
+    "`logits.topk(k, dim=1)`",
+)
 
 
 # --------------------------------------------------------------------------- exercise 1
-def reference_top_k_error(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+def _top_k_reference(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
     """The fraction of rows whose true class is NOT among the k largest logits.
 
     A row is correct when fewer than k classes have a strictly larger logit than its true class:
@@ -37,7 +50,7 @@ def _as_number(result: Any) -> float | None:
     """The learner's result as a float, or None if it is not one number."""
     if isinstance(result, torch.Tensor):
         return float(result.detach().double().item()) if result.numel() == 1 else None
-    if isinstance(result, numbers.Real) and not isinstance(result, bool):
+    if is_number(result):
         return float(result)
     return None
 
@@ -78,7 +91,7 @@ def _tied_batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _diagnose_top_k(got: float, logits: torch.Tensor, labels: torch.Tensor, k: int) -> None:
     """Raise with the hint of the first typical mistake that explains `got` (if any)."""
-    right = reference_top_k_error(logits, labels, k)
+    right = _top_k_reference(logits, labels, k)
     n = len(labels)
     slice_hint = "check how many classes your comparison or your slice keeps"
     accuracy_hint = (
@@ -106,13 +119,13 @@ def _diagnose_top_k(got: float, logits: torch.Tensor, labels: torch.Tensor, k: i
             f"you used the top {k - 1} classes for k = {k}: {slice_hint} (does the true class "
             "beat itself?)."
         )
-        mistakes.append((reference_top_k_error(logits, labels, 1), argmax_hint))
-        mistakes.append((reference_top_k_error(logits, labels, k - 1), below_hint))
+        mistakes.append((_top_k_reference(logits, labels, 1), argmax_hint))
+        mistakes.append((_top_k_reference(logits, labels, k - 1), below_hint))
     above_hint = f"you used the top {k + 1} classes for k = {k}: {slice_hint}."
-    mistakes.append((reference_top_k_error(logits, labels, k + 1), above_hint))
+    mistakes.append((_top_k_reference(logits, labels, k + 1), above_hint))
     for value, hint in mistakes:
         require(not math.isclose(got, value, rel_tol=1e-6, abs_tol=1e-6), hint)
-    first_row = reference_top_k_error(logits[:1], labels[:1], k)
+    first_row = _top_k_reference(logits[:1], labels[:1], k)
     require(
         not (n > 1 and math.isclose(got, first_row) and not math.isclose(right, first_row)),
         "compute the error over the whole batch (every row of `logits`), not one image.",
@@ -122,6 +135,35 @@ def _diagnose_top_k(got: float, logits: torch.Tensor, labels: torch.Tensor, k: i
         f"for k = {k} on a batch of {n} images your function returned {got!r}; count the "
         "images whose true class is not among the k largest logits, and divide by the batch "
         "size.",
+    )
+
+
+def _check_random_batch(top_k_error: Callable) -> None:
+    """One batch of a shape, k and integer logits (many ties) that nobody knows in advance."""
+    gen = torch.Generator().manual_seed(unseen_seed())
+    n, c = (
+        int(torch.randint(2, 80, (1,), generator=gen)),
+        int(torch.randint(2, 40, (1,), generator=gen)),
+    )
+    k = int(torch.randint(1, c + 1, (1,), generator=gen))
+    logits = torch.randint(-3, 4, (n, c), generator=gen).float()
+    labels = torch.randint(0, c, (n,), generator=gen)
+    got = _as_number(
+        call_learner(
+            top_k_error,
+            logits.clone(),
+            labels.clone(),
+            k,
+            hint=f"your function failed on a batch of {n} images with {c} classes and k = {k}",
+            forbidden=_NO_COURSE_TOP_K,
+        )
+    )
+    require(
+        got is not None and math.isclose(got, _top_k_reference(logits, labels, k), abs_tol=1e-6),
+        f"on a random batch of {n} images with {c} classes, k = {k} and whole-number logits "
+        f"(so many ties) your function returned {got!r}, which is not its top-k error: the "
+        "answer must hold for any N, C and k from 1 to C, and ties must not push the true class "
+        "out of the top k.",
     )
 
 
@@ -140,11 +182,15 @@ def top_k_error(top_k_error: Callable) -> None:
     ]
     for logits, labels, k in cases:
         result = call_learner(
-            top_k_error, logits.clone(), labels.clone(), k,
+            top_k_error,
+            logits.clone(),
+            labels.clone(),
+            k,
             hint="top_k_error(logits, labels, k) receives logits of shape (N, C), labels of "
             "shape (N,) and an int k; compare each row's logits with the logit of its true "
             "class (`logits.gather(1, labels[:, None])`) or use `logits.topk(k, dim=1)`",
-        )  # fmt: skip
+            forbidden=_NO_COURSE_TOP_K,
+        )
         got = _as_number(result)
         require(
             got is not None,
@@ -153,13 +199,21 @@ def top_k_error(top_k_error: Callable) -> None:
             + (f" of shape {tuple(result.shape)}" if isinstance(result, torch.Tensor) else "")
             + ": average over the images.",
         )
-        if not math.isclose(got, reference_top_k_error(logits, labels, k), abs_tol=1e-6):
+        if not math.isclose(got, _top_k_reference(logits, labels, k), abs_tol=1e-6):
             _diagnose_top_k(got, logits, labels, k)
     logits, labels = _tied_batch()
     for k in (1, 2, 3):
-        got = _as_number(call_learner(top_k_error, logits.clone(), labels.clone(), k,
-                                      hint="your function failed on a batch with tied logits"))  # fmt: skip
-        right = reference_top_k_error(logits, labels, k)
+        got = _as_number(
+            call_learner(
+                top_k_error,
+                logits.clone(),
+                labels.clone(),
+                k,
+                hint="your function failed on a batch with tied logits",
+                forbidden=_NO_COURSE_TOP_K,
+            )
+        )
+        right = _top_k_reference(logits, labels, k)
         require(
             got is not None and math.isclose(got, right, abs_tol=1e-6),
             f"on logits with TIES (k = {k}) your function returned {got!r}: a class that ties "
@@ -167,6 +221,7 @@ def top_k_error(top_k_error: Callable) -> None:
             "arbitrary order; count instead how many classes have a STRICTLY larger logit "
             "than the true class.",
         )
+    _check_random_batch(top_k_error)
     passed(
         "top-1, top-3 and top-5 error on batches of 1, 7 and 60 images match, ties included: "
         "the error is the fraction of images whose true class is not among the k largest logits."
@@ -185,19 +240,22 @@ def _find(crop: torch.Tensor, crops: list[torch.Tensor]) -> bool:
 
 
 _LIBRARY_CROPS = (
-    "the exercise is to cut the crops yourself, not to call torchvision's ten_crop or "
-    "five_crop: slice the corners and the centre out of the tensor, and flip the last axis for "
+    "the exercise is to cut the crops yourself, not to call torchvision's crop functions "
+    "({name}): slice the corners and the centre out of the tensor, and flip the last axis for "
     "the mirror images"
 )
 
 
 def _no_library_crops():
-    """While the learner's function runs, torchvision's ten_crop / five_crop (v1 and v2
-    functional APIs; the TenCrop / FiveCrop transforms call them) raise `LibraryShortcut`."""
+    """While the learner's function runs, torchvision's crop functions (ten_crop, five_crop,
+    center_crop, crop: v1 and v2 functional APIs and the v2 kernels, which the TenCrop,
+    FiveCrop and CenterCrop transforms call) raise `LibraryShortcut`."""
     import torchvision.transforms.functional as F1
     import torchvision.transforms.v2.functional as F2
 
-    targets = [(module, name) for module in (F1, F2) for name in ("ten_crop", "five_crop")]
+    names = ("ten_crop", "five_crop", "center_crop", "crop")
+    targets = [(F1, name) for name in names]
+    targets += [(F2, name + part) for name in names for part in ("", "_image", "_video")]
     return forbid(_LIBRARY_CROPS, *targets)
 
 
@@ -205,14 +263,24 @@ def _no_library_crops():
 def ten_crop(ten_crop: Callable) -> None:
     """Check `ten_crop(images, size)`: (N, C, H, W) -> (10, N, C, size, size), the four corner
     crops and the centre crop of the images and of their left-right mirror images, any order."""
-    for n, c, h, w, size in ((2, 3, 8, 10, 4), (1, 1, 12, 12, 6), (3, 2, 9, 11, 5)):
+    gen = torch.Generator().manual_seed(unseen_seed())  # one shape nobody can know in advance
+    rh, rw = (int(v) for v in torch.randint(5, 40, (2,), generator=gen))
+    rsize = int(torch.randint(1, min(rh, rw) + 1, (1,), generator=gen))
+    for n, c, h, w, size in (
+        (2, 3, 8, 10, 4),
+        (1, 1, 12, 12, 6),
+        (3, 2, 9, 11, 5),
+        (2, 3, rh, rw, rsize),
+    ):
         images = torch.randn(n, c, h, w)
         with _no_library_crops():
             result = call_learner(
-                ten_crop, images.clone(), size,
+                ten_crop,
+                images.clone(),
+                size,
                 hint="ten_crop(images, size) receives a batch (N, C, H, W) and an int; slice it "
                 "with images[..., top:top + size, left:left + size]",
-            )  # fmt: skip
+            )
         if isinstance(result, list | tuple):
             require(
                 all(isinstance(t, torch.Tensor) for t in result) and len(result) == 10,

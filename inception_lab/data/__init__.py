@@ -3,6 +3,7 @@
 - `shapes.py`: multiscale shapes, the dataset the lessons train on, generated on the spot;
 - `files.py`: CIFAR-10, Fashion-MNIST and image folders, read from files you provide;
 - `datasets.py`: `ImageDataset` and `load_dataset`, one door to all of them;
+- `root.py`: `default_root`, the data folder they all read from;
 - `loaders.py`: `make_loaders`, batches on the training device, deterministic per (seed, epoch).
 
     loaders = data.make_loaders("shapes", batch_size=128, device=device, seed=SEED)
@@ -11,14 +12,7 @@
 Pictures of the data (`show_batch`, `show_scales`) live with the other figures, in `viz`.
 """
 
-from inception_lab.data.datasets import (
-    DATA_ENV_VAR,
-    DATASETS,
-    ImageDataset,
-    TensorImages,
-    default_root,
-    load_dataset,
-)
+from inception_lab.data.datasets import DATASETS, ImageDataset, TensorImages, load_dataset
 from inception_lab.data.files import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -36,6 +30,7 @@ from inception_lab.data.loaders import (
     augment_batch,
     make_loaders,
 )
+from inception_lab.data.root import DATA_ENV_VAR, default_root
 from inception_lab.data.shapes import (
     SCALE_NAMES,
     SCALE_RANGES,

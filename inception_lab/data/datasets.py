@@ -7,7 +7,6 @@ returns one for the generated multiscale shapes (`shapes.py`) or for files on di
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,21 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from inception_lab._validate import check_int
 from inception_lab.data import files
+from inception_lab.data.root import DATA_ENV_VAR, default_root
 from inception_lab.data.shapes import SHAPES_CLASSES, SHAPES_MEAN, SHAPES_STD, SPLITS, load_shapes
 
-__all__ = ["DATASETS", "ImageDataset", "TensorImages", "default_root", "load_dataset"]
+__all__ = [
+    "DATASETS",
+    "DATA_ENV_VAR",
+    "ImageDataset",
+    "TensorImages",
+    "default_root",
+    "load_dataset",
+]
 
-DATA_ENV_VAR = "INCEPTION_LAB_DATA"
 DATASETS = ("shapes", "cifar10", "fashion_mnist", "imagefolder")
-
-
-def default_root() -> Path:
-    """The data folder: $INCEPTION_LAB_DATA if set, else `data/` next to the package.
-
-    Resolved from this file, not from the working directory, so a notebook finds the same cache
-    whether it runs from notebooks/, from the repository root or from a test.
-    """
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "data"
 
 
 class TensorImages(Dataset):
@@ -126,11 +121,8 @@ class ImageDataset(Dataset):
         """The first n images (in memory) or a fixed random n (folders are sorted by class)."""
         if n is None or n == len(self):
             return self
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(self):
-            raise ValueError(
-                f"a {self.split} subset of {self.name!r} must have 1 to {len(self)} images, "
-                f"got {n!r}"
-            )
+        what = f"an integer in [1, {len(self)}] (the {self.split} images of {self.name!r})"
+        check_int(f"{self.split}_size", n, maximum=len(self), what=what)
         if isinstance(self.source, TensorImages):
             idx = torch.arange(n)
             source: Dataset = TensorImages(self.source.images[:n], self.source.labels[:n])
@@ -142,16 +134,25 @@ class ImageDataset(Dataset):
             )
             source = torch.utils.data.Subset(self.source, idx.tolist())
         return ImageDataset(
-            source, self.labels[idx], self.class_names, self.mean, self.std, self.image_size,
-            name=self.name, split=self.split, augment=self.augment,
+            source,
+            self.labels[idx],
+            self.class_names,
+            self.mean,
+            self.std,
+            self.image_size,
+            name=self.name,
+            split=self.split,
+            augment=self.augment,
             scales=None if self.scales is None else self.scales[idx],
             object_sizes=None if self.object_sizes is None else self.object_sizes[idx],
-        )  # fmt: skip
+        )
 
     def __repr__(self) -> str:
         c, s = self.in_channels, self.image_size
-        return (f"ImageDataset({self.name!r}, split={self.split!r}, {len(self)} images of "
-                f"{c}x{s}x{s}, {self.num_classes} classes, augment={self.augment})")  # fmt: skip
+        return (
+            f"ImageDataset({self.name!r}, split={self.split!r}, {len(self)} images of "
+            f"{c}x{s}x{s}, {self.num_classes} classes, augment={self.augment})"
+        )
 
 
 def load_dataset(
@@ -180,8 +181,12 @@ def load_dataset(
         raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    allowed = {"shapes": {"data_seed", "sizes", "scale_ranges", "clutter"}, "cifar10": set(),
-               "fashion_mnist": {"channels"}, "imagefolder": {"image_size"}}[name]  # fmt: skip
+    allowed = {
+        "shapes": {"data_seed", "sizes", "scale_ranges", "clutter"},
+        "cifar10": set(),
+        "fashion_mnist": {"channels"},
+        "imagefolder": {"image_size"},
+    }[name]
     unknown = set(options) - allowed
     if unknown:
         raise TypeError(
@@ -195,16 +200,32 @@ def load_dataset(
         images = torch.from_numpy(arrays["images"])
         labels = torch.from_numpy(arrays["labels"]).long()
         return ImageDataset(
-            TensorImages(images, labels), labels, SHAPES_CLASSES, SHAPES_MEAN, SHAPES_STD, 32,
-            name=name, split=split, augment=augment,
+            TensorImages(images, labels),
+            labels,
+            SHAPES_CLASSES,
+            SHAPES_MEAN,
+            SHAPES_STD,
+            32,
+            name=name,
+            split=split,
+            augment=augment,
             scales=torch.from_numpy(arrays["scales"]).long(),
             object_sizes=torch.from_numpy(arrays["sizes"]),
-        )  # fmt: skip
+        )
     if name == "imagefolder":
         source, classes, size = files.read_imagefolder(root, split, download, **options)
         labels = torch.tensor(source.targets, dtype=torch.long)
-        return ImageDataset(source, labels, classes, files.IMAGENET_MEAN, files.IMAGENET_STD,
-                            size, name=name, split=split, augment=augment)  # fmt: skip
+        return ImageDataset(
+            source,
+            labels,
+            classes,
+            files.IMAGENET_MEAN,
+            files.IMAGENET_STD,
+            size,
+            name=name,
+            split=split,
+            augment=augment,
+        )
     if download:
         files.download(name, root)
     if name == "cifar10":
@@ -219,5 +240,14 @@ def load_dataset(
             raise ValueError(f"fashion_mnist channels must be 1 or 3, got {channels!r}")
         if channels == 3:
             images, mean, std = images.expand(-1, 3, -1, -1).contiguous(), mean * 3, std * 3
-    return ImageDataset(TensorImages(images, labels), labels, classes, mean, std,
-                        images.shape[-1], name=name, split=split, augment=augment)  # fmt: skip
+    return ImageDataset(
+        TensorImages(images, labels),
+        labels,
+        classes,
+        mean,
+        std,
+        images.shape[-1],
+        name=name,
+        split=split,
+        augment=augment,
+    )

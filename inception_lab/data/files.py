@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from inception_lab._io import atomic_write
+from inception_lab._validate import check_int
 
 __all__ = ["download", "read_cifar10", "read_fashion_mnist", "read_imagefolder"]
 
@@ -27,8 +28,18 @@ VAL_FRACTION = 0.1  # CIFAR-10 / Fashion-MNIST: the last 10% of the official tra
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_DIR = "cifar-10-batches-py"
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 FASHION_MNIST_DIR = Path("FashionMNIST") / "raw"
 # Fashion-MNIST's 28x28 statistics are mean 0.2860, std 0.3530; the 2-px zero border that pads it
 # to 32x32 keeps the sums and adds pixels: mean' = mean * f, E'[x^2] = E[x^2] * f, f = 784 / 1024.
@@ -78,8 +89,10 @@ def read_cifar10(root: Path, split: str) -> tuple[Tensor, Tensor, tuple[str, ...
     wanted = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
     missing = [folder / name for name, _ in wanted if not (folder / name).is_file()]
     if missing:
-        layout = (f"<root>/{CIFAR10_DIR}/ with data_batch_1 ... data_batch_5, test_batch and "
-                  "batches.meta (the python version: cifar-10-python.tar.gz unpacked)")  # fmt: skip
+        layout = (
+            f"<root>/{CIFAR10_DIR}/ with data_batch_1 ... data_batch_5, test_batch and "
+            "batches.meta (the python version: cifar-10-python.tar.gz unpacked)"
+        )
         raise _missing("cifar10", root, missing, layout)
     try:  # torchvision checks every file's MD5 sum before reading
         ds = cls(str(root), train=split != "test", download=False)
@@ -138,9 +151,11 @@ def read_fashion_mnist(root: Path, split: str) -> tuple[Tensor, Tensor]:
 
     folder = root / FASHION_MNIST_DIR
     prefix = "t10k" if split == "test" else "train"
-    layout = (f"<root>/{FASHION_MNIST_DIR}/ with train-images-idx3-ubyte, "
-              "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-              "(each may also be gzipped, .gz)")  # fmt: skip
+    layout = (
+        f"<root>/{FASHION_MNIST_DIR}/ with train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+        "(each may also be gzipped, .gz)"
+    )
     # torchvision's class wants all four files, whichever split is read; the asked-for split first,
     # so that the error names the files the learner asked for.
     other = "train" if prefix == "t10k" else "t10k"
@@ -191,10 +206,11 @@ def read_imagefolder(
         raise ValueError(
             "an image folder cannot be downloaded: copy it into place (download=False)"
         )
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-    layout = ("<root>/train/<class name>/<image files>, <root>/val/<class name>/..., optionally "
-              "<root>/test/... (e.g. Imagenette: imagenette2-160/train, /val)")  # fmt: skip
+    check_int("image_size", image_size, minimum=8)
+    layout = (
+        "<root>/train/<class name>/<image files>, <root>/val/<class name>/..., optionally "
+        "<root>/test/... (e.g. Imagenette: imagenette2-160/train, /val)"
+    )
     folder = root / split
     if split == "test" and not folder.is_dir() and (root / "val").is_dir():
         warnings.warn(
@@ -206,8 +222,14 @@ def read_imagefolder(
             f"imagefolder split {split!r} not found: missing folder {folder}\n"
             f"Expected layout: {layout}\nCopy your images there (nothing is downloaded)."
         )
-    to_uint8 = v2.Compose([v2.ToImage(), v2.Resize(image_size, antialias=True),
-                           v2.CenterCrop(image_size), v2.ToPureTensor()])  # fmt: skip
+    to_uint8 = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(image_size, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToPureTensor(),
+        ]
+    )
     try:
         source = tvd.ImageFolder(str(folder), transform=to_uint8, loader=_read_rgb)
     except FileNotFoundError as e:

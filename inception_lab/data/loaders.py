@@ -23,10 +23,17 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from inception_lab._validate import check_int
 from inception_lab.data.datasets import ImageDataset, load_dataset
 
-__all__ = ["Loaders", "ShardedBatches", "TensorLoader", "WorkerLoader", "augment_batch",
-           "make_loaders"]  # fmt: skip
+__all__ = [
+    "Loaders",
+    "ShardedBatches",
+    "TensorLoader",
+    "WorkerLoader",
+    "augment_batch",
+    "make_loaders",
+]
 
 
 def augment_batch(images: Tensor, generator: torch.Generator, padding: int = 4) -> Tensor:
@@ -52,8 +59,13 @@ def augment_batch(images: Tensor, generator: torch.Generator, padding: int = 4) 
 
 def _mix_seed(*parts: int) -> int:
     """One 63-bit seed from several integers (numpy's SeedSequence mixes them well)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint32)
-               .astype(np.uint64).view(np.uint64)[0] >> np.uint64(1))  # fmt: skip
+    return int(
+        np.random.SeedSequence([int(p) for p in parts])
+        .generate_state(2, np.uint32)
+        .astype(np.uint64)
+        .view(np.uint64)[0]
+        >> np.uint64(1)
+    )
 
 
 class ShardedBatches(Sampler[list[int]]):
@@ -68,13 +80,20 @@ class ShardedBatches(Sampler[list[int]]):
     on every rank.
     """
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, rank: int,
-                 world_size: int):  # fmt: skip
+    def __init__(
+        self, n: int, batch_size: int, shuffle: bool, seed: int, rank: int, world_size: int
+    ):
         self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
         self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
         if shuffle:
-            self.sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank,
-                                              shuffle=True, seed=seed, drop_last=True)  # fmt: skip
+            self.sampler = DistributedSampler(
+                range(n),
+                num_replicas=world_size,
+                rank=rank,
+                shuffle=True,
+                seed=seed,
+                drop_last=True,
+            )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -84,8 +103,11 @@ class ShardedBatches(Sampler[list[int]]):
             self.sampler.set_epoch(self.epoch)
             idx = torch.tensor(list(self.sampler), dtype=torch.long)
             k = max(1, len(idx) // self.batch_size)
-            return list(idx[: k * self.batch_size].split(self.batch_size)) if len(idx) >= \
-                self.batch_size else [idx]  # fmt: skip
+            return (
+                list(idx[: k * self.batch_size].split(self.batch_size))
+                if len(idx) >= self.batch_size
+                else [idx]
+            )
         idx = torch.arange(self.rank, self.n, self.world_size)
         k = math.ceil(math.ceil(self.n / self.world_size) / self.batch_size)
         return list(idx.tensor_split(k))
@@ -107,8 +129,18 @@ class _Loader:
     augmentation are a deterministic function of (seed, epoch, rank).
     """
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, device: torch.device, *,
-                 train: bool, augment: bool, seed: int, rank: int, world_size: int):  # fmt: skip
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        device: torch.device,
+        *,
+        train: bool,
+        augment: bool,
+        seed: int,
+        rank: int,
+        world_size: int,
+    ):
         self.dataset, self.device, self.augment = dataset, device, augment
         self.seed, self.rank, self.batch_size = seed, rank, batch_size
         self.plan = ShardedBatches(len(dataset), batch_size, train, seed, rank, world_size)
@@ -157,16 +189,29 @@ class TensorLoader(_Loader):
 class WorkerLoader(_Loader):
     """A torch DataLoader over the uint8 source (worker processes, pinned memory on CUDA)."""
 
-    def __init__(self, dataset: ImageDataset, batch_size: int, device: torch.device, *,
-                 num_workers: int = 0, **kw: Any):  # fmt: skip
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        device: torch.device,
+        *,
+        num_workers: int = 0,
+        **kw: Any,
+    ):
         super().__init__(dataset, batch_size, device, **kw)
-        self.loader = DataLoader(dataset.source, batch_sampler=self.plan, num_workers=num_workers,
-                                 pin_memory=device.type == "cuda")  # fmt: skip
+        self.loader = DataLoader(
+            dataset.source,
+            batch_sampler=self.plan,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+        )
 
     def _uint8_batches(self) -> Iterator[tuple[Tensor, Tensor]]:
         for images, labels in self.loader:
-            yield (images.to(self.device, non_blocking=True),
-                   labels.to(self.device, non_blocking=True))  # fmt: skip
+            yield (
+                images.to(self.device, non_blocking=True),
+                labels.to(self.device, non_blocking=True),
+            )
 
 
 @dataclass
@@ -215,17 +260,17 @@ def make_loaders(
     num_workers: DataLoader workers (default: 0 for in-memory data, min(4, cores - 1) for folders).
     options: passed to `load_dataset` (e.g. channels=3, image_size=64, sizes=...).
     """
-    for arg, value, lo in (("batch_size", batch_size, 1), ("world_size", world_size, 1),
-                           ("rank", rank, 0), ("seed", seed, 0)):  # fmt: skip
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            raise ValueError(f"{arg} must be an integer >= {lo}, got {value!r}")
-    if rank >= world_size:
-        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
+    check_int("batch_size", batch_size)
+    check_int("world_size", world_size)
+    check_int("seed", seed, minimum=0)
+    check_int("rank", rank, minimum=0, maximum=world_size - 1)
     if loader not in ("auto", "tensor", "dataloader"):
         raise ValueError(f"loader must be 'auto', 'tensor' or 'dataloader', got {loader!r}")
     if loader == "tensor" and name == "imagefolder":
-        raise ValueError("loader='tensor' needs an in-memory dataset; 'imagefolder' reads files "
-                         "lazily: use loader='dataloader' (the default for it)")  # fmt: skip
+        raise ValueError(
+            "loader='tensor' needs an in-memory dataset; 'imagefolder' reads files "
+            "lazily: use loader='dataloader' (the default for it)"
+        )
     device = torch.device(device)
     use_tensor = loader == "tensor" or (loader == "auto" and name != "imagefolder")
     if num_workers is None:
@@ -234,19 +279,32 @@ def make_loaders(
         )
     parts = {}
     for split, n in (("train", train_size), ("val", val_size), ("test", test_size)):
-        ds = load_dataset(name, root, split, download and split == "train", augment=False,
-                          **options).subset(n)  # fmt: skip
+        ds = load_dataset(
+            name, root, split, download and split == "train", augment=False, **options
+        ).subset(n)
         if len(ds) < world_size:
             raise ValueError(
                 f"the {split} split has {len(ds)} images, fewer than world_size={world_size}"
             )
-        kw = {"train": split == "train", "augment": augment and split == "train",
-              "seed": seed, "rank": rank, "world_size": world_size}  # fmt: skip
+        kw = {
+            "train": split == "train",
+            "augment": augment and split == "train",
+            "seed": seed,
+            "rank": rank,
+            "world_size": world_size,
+        }
         if use_tensor:
             parts[split] = TensorLoader(ds, batch_size, device, **kw)
         else:
             parts[split] = WorkerLoader(ds, batch_size, device, num_workers=num_workers, **kw)
     ds = parts["train"].dataset
-    return Loaders(**parts, num_classes=ds.num_classes, in_channels=ds.in_channels,
-                   class_names=ds.class_names, image_size=ds.image_size, mean=ds.mean,
-                   std=ds.std, name=name)  # fmt: skip
+    return Loaders(
+        **parts,
+        num_classes=ds.num_classes,
+        in_channels=ds.in_channels,
+        class_names=ds.class_names,
+        image_size=ds.image_size,
+        mean=ds.mean,
+        std=ds.std,
+        name=name,
+    )

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from inception_lab._io import atomic_write
+from inception_lab._validate import check_int, is_int
+from inception_lab.data.root import default_root
 
 __all__ = [
     "SCALE_NAMES",
@@ -38,8 +40,18 @@ __all__ = [
 
 SPLITS = ("train", "val", "test")
 SHAPES_VERSION = 1
-SHAPES_CLASSES = ("disc", "ring", "square", "triangle", "plus", "cross",
-                  "hstripes", "vstripes", "checker", "corner")  # fmt: skip
+SHAPES_CLASSES = (
+    "disc",
+    "ring",
+    "square",
+    "triangle",
+    "plus",
+    "cross",
+    "hstripes",
+    "vstripes",
+    "checker",
+    "corner",
+)
 SCALE_NAMES = ("small", "medium", "large")
 SCALE_RANGES = ((6.0, 10.0), (10.0, 16.0), (16.0, 28.0))  # object size in px (diameter or side)
 DEFAULT_CLUTTER = 2  # the most clutter strokes per image
@@ -119,8 +131,7 @@ def check_variant(
             "scale_ranges must be three (lo, hi) object sizes in px with 2 <= lo <= hi <= 32 "
             f"(small, medium, large), got {scale_ranges!r}"
         )
-    if isinstance(clutter, bool) or not isinstance(clutter, int) or not 0 <= clutter <= 8:
-        raise ValueError(f"clutter must be an integer 0-8 (strokes per image), got {clutter!r}")
+    check_int("clutter", clutter, 0, "an integer in [0, 8] (strokes per image)", maximum=8)
     return ranges, clutter
 
 
@@ -143,8 +154,7 @@ def generate_shapes(
     `clutter`, the largest number of translucent strokes drawn over an image (0 to `clutter`).
     The defaults give the course's dataset; other values draw from the same random stream.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_int("n", n)
     if split not in _SPLIT_IDS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     scale_ranges, clutter = check_variant(scale_ranges, clutter)
@@ -220,8 +230,12 @@ def generate_shapes(
         img = img * 255 + 0.5
         np.clip(img, 0, 255, out=img)
         images[s] = img
-    return {"images": images, "labels": labels.astype(np.int64),
-            "scales": scales.astype(np.int8), "sizes": size}  # fmt: skip
+    return {
+        "images": images,
+        "labels": labels.astype(np.int64),
+        "scales": scales.astype(np.int8),
+        "sizes": size,
+    }
 
 
 def _sha256(path: Path) -> str:
@@ -277,15 +291,9 @@ def load_shapes(
     """
     scale_ranges, clutter = check_variant(scale_ranges, clutter)
     variant = {"scale_ranges": [list(r) for r in scale_ranges], "clutter": clutter}
-    if root is None:
-        from inception_lab.data.datasets import default_root
-
-        root = default_root()
-    root = Path(root).expanduser()
+    root = default_root() if root is None else Path(root).expanduser()
     sizes = dict(SHAPES_SIZES if sizes is None else sizes)
-    if set(sizes) != set(SPLITS) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes.values()
-    ):
+    if set(sizes) != set(SPLITS) or not all(is_int(n) and n > 0 for n in sizes.values()):
         raise ValueError(f"sizes must give a positive int for each of {SPLITS}, got {sizes!r}")
     file = SHAPES_FILE
     if variant != {"scale_ranges": [list(r) for r in SCALE_RANGES], "clutter": DEFAULT_CLUTTER}:
@@ -310,11 +318,16 @@ def load_shapes(
     try:
         root.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: np.savez(f, **flat))
-        meta = {**expected, "sha256": _sha256(path), "file": file,
-                "classes": list(SHAPES_CLASSES),
-                "generation_seconds": round(seconds, 2)}  # fmt: skip
+        meta = {
+            **expected,
+            "sha256": _sha256(path),
+            "file": file,
+            "classes": list(SHAPES_CLASSES),
+            "generation_seconds": round(seconds, 2),
+        }
         atomic_write(meta_path, json.dumps(meta, indent=2))
     except OSError as e:
-        warnings.warn(f"could not cache multiscale shapes in {root} ({e}); using it uncached",
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"could not cache multiscale shapes in {root} ({e}); using it uncached", stacklevel=3
+        )
     return splits

@@ -1,7 +1,12 @@
 """Networks of the Inception family, built only from `inception_lab.blocks`, one file each.
 
 Every model is a `Network` (network.py): named stages run in order, then global average
-pooling, dropout and a linear classifier.
+pooling, dropout and a linear classifier. The network checks its input once, at the boundary.
+
+Every builder takes keyword arguments only, with the same names everywhere: `num_classes`,
+`in_channels`, `dropout` (the head's; each builder's default is its paper's) and, where the model
+has auxiliary heads, `aux_logits`; then its own knobs (`variant`, `width`, `depth`, `scale`, `bn`).
+`inception_v3(10)` is a TypeError: write `inception_v3(num_classes=10)`.
 
 Full size (ImageNet, 224x224 or 299x299):
     googlenet.py         googlenet(variant="paper" | "torchvision")   GoogLeNet paper, Table 1
@@ -18,14 +23,20 @@ Mini (32x32 inputs, ~5-15 M MACs, train in minutes on a CPU), one per step of th
     mini_inception_resnet
     mini_custom(make_stage)    a fixed stem and head around stages you design (not in `build`)
 
-registry.py: `build(name, **kwargs)` builds any of them by name; `list_models()` lists the names.
+registry.py: each builder above (but `mini_custom`) is registered with `@register(input_size=,
+family=, paper=)` in its own file. `build(name, **kwargs)` builds one by name, `list_models()`
+lists the names in course order (full size, then the minis), `model_spec(name)` gives a
+`ModelSpec` (name, builder, input_size, family, paper, mini).
 torchvision_weights.py / timm_weights.py: load those libraries' weights into our twins.
 """
 
+# isort: off
+# Importing the model files registers their builders; within the full-size family and within
+# the minis, `list_models()` keeps this order (the course's).
 from .googlenet import TABLE1, bn_inception, googlenet
-from .inception_resnet import inception_resnet_v1, inception_resnet_v2, inception_resnet_v2_half
 from .inception_v3 import inception_v3
 from .inception_v4 import inception_v4
+from .inception_resnet import inception_resnet_v1, inception_resnet_v2, inception_resnet_v2_half
 from .mini import (
     mini_baseline,
     mini_bn_inception,
@@ -36,25 +47,22 @@ from .mini import (
     mini_naive,
     mini_reduced,
 )
+
+# isort: on
 from .network import Network
-from .registry import ALIASES, MODELS, build, list_models
+from .registry import ModelSpec, build, list_models, model_spec, register
 from .timm_weights import from_timm_key, load_timm_state_dict
 from .torchvision_weights import from_torchvision_key, load_torchvision_state_dict
 
-# The old name of `inception_resnet_v2_half` (still accepted by `build` as "inception_resnet").
-inception_resnet = inception_resnet_v2_half
-
 __all__ = [
-    "ALIASES",
-    "MODELS",
     "TABLE1",
+    "ModelSpec",
     "Network",
     "bn_inception",
     "build",
     "from_timm_key",
     "from_torchvision_key",
     "googlenet",
-    "inception_resnet",
     "inception_resnet_v1",
     "inception_resnet_v2",
     "inception_resnet_v2_half",
@@ -71,4 +79,6 @@ __all__ = [
     "mini_inception_resnet",
     "mini_naive",
     "mini_reduced",
+    "model_spec",
+    "register",
 ]

@@ -2,6 +2,8 @@
 
 googlenet(variant="paper" | "torchvision")   Szegedy et al. 2014, Table 1
 bn_inception()                               GoogLeNet + the BN paper's two changes
+
+Both take keyword arguments only: `num_classes`, `in_channels`, `dropout`, `aux_logits`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .._validate import check_int
 from ..blocks import AuxClassifier, ConvBNAct, Inception, InceptionA
-from .network import Network, check_int
+from .network import Network
+from .registry import register
 
 # The GoogLeNet paper's Table 1: the nine Inception modules in order, with the max pools between
 # the grids (None). The columns are the arguments of `blocks.Inception` after `in_ch`:
@@ -49,14 +53,21 @@ def table1_stages(
     return stages
 
 
+@register(
+    input_size=224,
+    family="GoogLeNet",
+    paper="Szegedy et al. 2014, Going Deeper with Convolutions: Table 1, Figures 2(b) and 3",
+)
 def googlenet(
-    variant: str = "paper",
-    aux_logits: bool = False,
+    *,
     num_classes: int = 1000,
-    lrn: bool = False,
+    in_channels: int = 3,
     dropout: float | None = None,
+    aux_logits: bool = False,
+    variant: str = "paper",
+    lrn: bool = False,
 ) -> Network:
-    """GoogLeNet (Szegedy et al. 2014), Table 1. (N, 3, 224, 224) -> (N, num_classes).
+    """GoogLeNet (Szegedy et al. 2014), Table 1. (N, in_channels, 224, 224) -> (N, num_classes).
 
     Grid: 224 -> 112 (conv1) -> 56 (maxpool1) -> 28 (maxpool2) -> 14 (maxpool3) -> 7 (maxpool4).
     Smallest input: 31x31 ("paper"), 15x15 ("torchvision", as its weights' meta["min_size"]).
@@ -69,8 +80,10 @@ def googlenet(
     the "5x5" branch, maxpool4 2x2/2, dropout 0.2, aux heads pooling adaptively to 4x4); load its
     weights with `load_torchvision_state_dict`. Like torchvision without pretrained weights, no
     input transform is applied. Aux heads (`aux_logits=True`) tap inception4a and inception4d.
+    `dropout=None` is the variant's own head dropout (0.4 or 0.2).
     """
     check_int("num_classes", num_classes)  # before the aux heads use it
+    check_int("in_channels", in_channels)
     if variant not in ("paper", "torchvision"):
         raise ValueError(f'googlenet variant must be "paper" or "torchvision", got {variant!r}')
     torchvision_layout = variant == "torchvision"
@@ -91,7 +104,7 @@ def googlenet(
         return {name: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)} if lrn else {}
 
     stages = {
-        "conv1": ConvBNAct(3, 64, 7, stride=2, bn=bn),  # 112x112
+        "conv1": ConvBNAct(in_channels, 64, 7, stride=2, bn=bn),  # 112x112
         "maxpool1": maxpool(),  # 56x56
         **norm("lrn1"),
         "conv2": ConvBNAct(64, 64, 1, bn=bn),
@@ -109,12 +122,23 @@ def googlenet(
     return Network(f"googlenet ({variant})", stages, num_classes, dropout, aux)
 
 
-def bn_inception(num_classes: int = 1000, aux_logits: bool = False) -> Network:
-    """GoogLeNet with the BN paper's two changes. (N, 3, 224, 224) -> (N, num_classes).
+@register(
+    input_size=224,
+    family="BN-Inception",
+    paper="Szegedy et al. 2014, Table 1, with two changes of Ioffe & Szegedy 2015, section 4.2",
+)
+def bn_inception(
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.4,
+    aux_logits: bool = False,
+) -> Network:
+    """GoogLeNet with the BN paper's two changes. (N, in_channels, 224, 224) -> (N, num_classes).
 
     Not the network of Ioffe & Szegedy 2015 ("BN-Inception"): this is GoogLeNet's Table 1 with
     exactly two of that paper's changes applied, so that it can be compared line by line with
-    `googlenet("paper")` (a "BN-GoogLeNet"):
+    `googlenet(variant="paper")` (a "BN-GoogLeNet"):
     1. BatchNorm after every conv (the convs lose their biases);
     2. each 5x5 conv factorized into two stacked 3x3 (`InceptionA`, whose `branch3x3dbl` takes
        the place of `branch5x5`, with Table 1's `ch5x5red` / `ch5x5` as its widths).
@@ -124,6 +148,7 @@ def bn_inception(num_classes: int = 1000, aux_logits: bool = False) -> Network:
     the grids, and no dropout (we keep v1's 0.4). Smallest input: 31x31.
     """
     check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
 
     def inception(*widths: int) -> InceptionA:  # Table 1's columns; 5x5 -> 3x3dbl
         return InceptionA(*widths, pool="max", bn=True, single_kernel=3)
@@ -132,7 +157,7 @@ def bn_inception(num_classes: int = 1000, aux_logits: bool = False) -> Network:
         return nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
     stages = {
-        "conv1": ConvBNAct(3, 64, 7, stride=2),  # 112x112
+        "conv1": ConvBNAct(in_channels, 64, 7, stride=2),  # 112x112
         "maxpool1": maxpool(),  # 56x56
         "conv2": ConvBNAct(64, 64, 1),
         "conv3": ConvBNAct(64, 192, 3),
@@ -145,4 +170,4 @@ def bn_inception(num_classes: int = 1000, aux_logits: bool = False) -> Network:
             "aux1": ("inception4a", AuxClassifier(512, num_classes, bn=True, adaptive_pool=True)),
             "aux2": ("inception4d", AuxClassifier(528, num_classes, bn=True, adaptive_pool=True)),
         }
-    return Network("bn_inception", stages, num_classes, 0.4, aux)
+    return Network("bn_inception", stages, num_classes, dropout, aux)

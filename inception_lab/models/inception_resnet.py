@@ -6,22 +6,18 @@ Inception-ResNet and the Impact of Residual Connections on Learning", arXiv:1602
     inception_resnet_v2_half()   the same at half depth (5 / 10 / 5 blocks), with a width knob
 
 Both are built from `inception_lab.blocks`: `InceptionResNetBlock` for the residual blocks,
-`reduction_a` / `GridReduction` for the grid reductions.
+`reduction_a` / `GridReduction` for the grid reductions. Every builder takes keyword arguments
+only: `num_classes`, `in_channels`, `dropout`, and its own knobs.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import (
-    ConvBNAct,
-    GridReduction,
-    InceptionA,
-    InceptionResNetBlock,
-    check_channels,
-    reduction_a,
-)
-from .network import Network, block_depths, channel_scaler, check_int
+from .._validate import check_int
+from ..blocks import ConvBNAct, GridReduction, InceptionA, InceptionResNetBlock, reduction_a
+from .network import Network, block_depths, channel_scaler
+from .registry import register
 
 # Inception-ResNet-v1's residual blocks: the branches before the linear 1x1 projection back to
 # the block's width (all convs "same"-padded, stride 1).
@@ -45,10 +41,20 @@ V2_REDUCTION_A_FILTERS = (256, 256, 384, 384)
 V2_SCALES = (0.17, 0.10, 0.20)
 
 
+@register(
+    input_size=299,
+    family="Inception-ResNet-v1",
+    paper="Szegedy et al. 2016, arXiv:1602.07261: Figure 15 (stem Figure 14, blocks Figures "
+    "10-13, Reduction-A Figure 7 and Table 1)",
+)
 def inception_resnet_v1(
-    num_classes: int = 1000, scale: float | None = None, dropout: float = 0.2
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
+    scale: float | None = None,
 ) -> Network:
-    """Inception-ResNet-v1 (v4 paper, Figure 15's schema). (N, 3, 299, 299) -> (N, num_classes).
+    """Inception-ResNet-v1 (v4 paper, Figure 15's schema). (N, C, 299, 299) -> (N, num_classes).
 
     Grid: 299 -> 35 (stem) -> 17 (Reduction-A) -> 8 (Reduction-B). Smallest input 75x75.
     - stem (Figure 14): 3x3/2 32 V, 3x3 32 V, 3x3 64, 3x3/2 max pool V, 1x1 80, 3x3 192 V,
@@ -80,10 +86,11 @@ def inception_resnet_v1(
       gives the same network up to a permutation of channels.
     """
     check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
     scales = V2_SCALES if scale is None else (scale, scale, scale)
     valid = "valid"
     stages: dict[str, nn.Module] = {
-        "Conv2d_1a_3x3": ConvBNAct(3, 32, 3, stride=2, padding=valid),  # 149x149
+        "Conv2d_1a_3x3": ConvBNAct(in_channels, 32, 3, stride=2, padding=valid),  # 149x149
         "Conv2d_2a_3x3": ConvBNAct(32, 32, 3, padding=valid),  # 147x147
         "Conv2d_2b_3x3": ConvBNAct(32, 64, 3),  # 147x147
         "maxpool1": nn.MaxPool2d(3, stride=2),  # 73x73
@@ -114,7 +121,7 @@ def _v2_stages(
 ) -> dict[str, nn.Module]:
     """The released Inception-ResNet-v2's stages, `depth` = (A, B, C) blocks, widths x `width`."""
     scaled, (blocks_a, blocks_b, blocks_c) = channel_scaler(width), block_depths(depth)
-    check_channels(in_channels=in_channels)
+    check_int("in_channels", in_channels)
     scales = V2_SCALES if scale is None else (scale, scale, scale)
     valid = "valid"
     stages: dict[str, nn.Module] = {  # the v3 stem, and an Inception-A module to 320 channels
@@ -154,8 +161,16 @@ def _v2_stages(
     return stages
 
 
-def inception_resnet_v2(num_classes: int = 1000, dropout: float = 0.2) -> Network:
-    """Inception-ResNet-v2 as released (timm's `inception_resnet_v2`). (N, 3, 299, 299) -> (N, K).
+@register(
+    input_size=299,
+    family="Inception-ResNet-v2",
+    paper="Szegedy et al. 2016, arXiv:1602.07261: Figure 15 as released (blocks Figures 16, 17, "
+    "19, Reduction-A Figure 7 and Table 1, Reduction-B Figure 18)",
+)
+def inception_resnet_v2(
+    *, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2
+) -> Network:
+    """Inception-ResNet-v2 as released (timm's `inception_resnet_v2`). (N, C, 299, 299) -> (N, K).
 
     Grid: 299 -> 35 (stem) -> 17 (reduction_a) -> 8 (reduction_b). Smallest input 75x75.
     - stem: Inception v3's (to 35x35x192), then Mixed_5b, an Inception-A module with a 5x5
@@ -180,16 +195,24 @@ def inception_resnet_v2(num_classes: int = 1000, dropout: float = 0.2) -> Networ
     to 1536 before the pool. Its parameter count is the one the paper's cost comparison uses.
     """
     check_int("num_classes", num_classes)
-    stages = _v2_stages(1.0, (10, 20, 10), None, 3)
+    stages = _v2_stages(1.0, (10, 20, 10), None, in_channels)
     return Network("inception_resnet_v2", stages, num_classes, dropout)
 
 
+@register(
+    input_size=299,
+    family="Inception-ResNet-v2",
+    paper="Szegedy et al. 2016, arXiv:1602.07261: Figure 15's 5 / 10 / 5 blocks in the released "
+    "Inception-ResNet-v2's layout",
+)
 def inception_resnet_v2_half(
+    *,
     num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.2,
     width: float = 1.0,
     depth: int | tuple[int, int, int] = (5, 10, 5),
     scale: float | None = None,
-    in_channels: int = 3,
 ) -> Network:
     """Inception-ResNet-v2 at half its released depth, with knobs. (N, C, 299, 299) -> (N, K).
 
@@ -199,9 +222,8 @@ def inception_resnet_v2_half(
     block is the released network's (scale 1.0, no ReLU), so `depth=(10, 20, 10)` builds
     `inception_resnet_v2` itself. `scale`: None uses v2's residual scales (0.17 / 0.10 / 0.20
     for A / B / C); a number in (0, 1] is used for every block but the last (1.0 = no scaling).
-    Smallest input: 75x75 at any width. Registry name also accepted: "inception_resnet" (the
-    name this builder had before Inception-ResNet-v2 itself was added).
+    Smallest input: 75x75 at any width.
     """
     check_int("num_classes", num_classes)
     stages = _v2_stages(width, depth, scale, in_channels)
-    return Network("inception_resnet_v2_half", stages, num_classes, 0.2)
+    return Network("inception_resnet_v2_half", stages, num_classes, dropout)

@@ -5,12 +5,32 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..blocks import AuxClassifier, ConvBNAct, GridReduction, InceptionA, InceptionB, InceptionC
-from .network import Network, check_int
+from .._validate import check_int
+from ..blocks import (
+    AuxClassifierV3,
+    ConvBNAct,
+    GridReduction,
+    InceptionA,
+    InceptionB,
+    InceptionC,
+)
+from .network import Network
+from .registry import register
 
 
-def inception_v3(aux_logits: bool = False, num_classes: int = 1000) -> Network:
-    """Inception v3 (Szegedy et al. 2015) in torchvision's layout. (N, 3, 299, 299) -> (N, classes).
+@register(
+    input_size=299,
+    family="Inception v3",
+    paper="Szegedy et al. 2015, Rethinking the Inception Architecture: Table 1, Figures 5-7, 10",
+)
+def inception_v3(
+    *,
+    num_classes: int = 1000,
+    in_channels: int = 3,
+    dropout: float = 0.5,
+    aux_logits: bool = False,
+) -> Network:
+    """Inception v3 (Szegedy et al. 2015), torchvision's layout. (N, C, 299, 299) -> (N, classes).
 
     Grid: 299 -> 149 -> 147 -> 73 -> 71 -> 35 (stem) -> 17 (Mixed_6a) -> 8 (Mixed_7a).
     Smallest input: 75x75 (as torchvision's weights' meta["min_size"]).
@@ -24,6 +44,7 @@ def inception_v3(aux_logits: bool = False, num_classes: int = 1000) -> Network:
     The aux head (`AuxLogits`, v3 form with BN) taps Mixed_6e; dropout 0.5.
     """
     check_int("num_classes", num_classes)
+    check_int("in_channels", in_channels)
     pool = "avg_include_pad"
 
     def mixed_a(in_ch: int, pool_proj: int) -> InceptionA:  # 35x35
@@ -36,7 +57,7 @@ def inception_v3(aux_logits: bool = False, num_classes: int = 1000) -> Network:
         return InceptionC(in_ch, 320, 384, 384, 448, 384, 192, pool=pool)
 
     stages = {
-        "Conv2d_1a_3x3": ConvBNAct(3, 32, 3, stride=2, padding="valid"),  # 149x149
+        "Conv2d_1a_3x3": ConvBNAct(in_channels, 32, 3, stride=2, padding="valid"),  # 149x149
         "Conv2d_2a_3x3": ConvBNAct(32, 32, 3, padding="valid"),  # 147x147
         "Conv2d_2b_3x3": ConvBNAct(32, 64, 3),  # 147x147
         "maxpool1": nn.MaxPool2d(3, stride=2),  # 73x73
@@ -65,5 +86,5 @@ def inception_v3(aux_logits: bool = False, num_classes: int = 1000) -> Network:
     }
     aux = None
     if aux_logits:
-        aux = {"AuxLogits": ("Mixed_6e", AuxClassifier(768, num_classes, variant="v3", bn=True))}
-    return Network("inception_v3", stages, num_classes, 0.5, aux)
+        aux = {"AuxLogits": ("Mixed_6e", AuxClassifierV3(768, num_classes, bn=True))}
+    return Network("inception_v3", stages, num_classes, dropout, aux)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._validate import check_int
 from ..blocks import (
     Conv,
     ConvBNAct,
@@ -20,14 +21,15 @@ from ..blocks import (
     Pool,
     reduction_a,
 )
-from .network import Network, check_int
+from .network import Network
+from .registry import register
 
 # Table 1 of the paper: the filter numbers k, l, m, n of Reduction-A in Inception-v4.
 REDUCTION_A_FILTERS = (192, 224, 256, 384)
 
 
 def v4_stem(in_channels: int = 3) -> dict[str, nn.Module]:
-    """The stem of Inception-v4 (Figure 3): (N, 3, 299, 299) -> (N, 384, 35, 35).
+    """The stem of Inception-v4 (Figure 3): (N, in_channels, 299, 299) -> (N, 384, 35, 35).
 
     Three plain convs (299 -> 149 -> 147 -> 147, the first two "valid"), then three filter
     concats, each running a conv branch next to a pool or another conv branch:
@@ -58,8 +60,14 @@ def v4_stem(in_channels: int = 3) -> dict[str, nn.Module]:
     }
 
 
-def inception_v4(num_classes: int = 1000, dropout: float = 0.2) -> Network:
-    """Inception-v4 (v4 paper, Figure 9). (N, 3, 299, 299) -> (N, num_classes).
+@register(
+    input_size=299,
+    family="Inception-v4",
+    paper="Szegedy et al. 2016, arXiv:1602.07261: Figure 9 (stem Figure 3, modules Figures 4-8, "
+    "Table 1)",
+)
+def inception_v4(*, num_classes: int = 1000, in_channels: int = 3, dropout: float = 0.2) -> Network:
+    """Inception-v4 (v4 paper, Figure 9). (N, in_channels, 299, 299) -> (N, num_classes).
 
     Grid: 299 -> 35 (stem, Figure 3) -> 17 (Reduction-A) -> 8 (Reduction-B). Smallest input 75x75.
     - stem (Figure 3): 35x35x384;
@@ -80,12 +88,20 @@ def inception_v4(num_classes: int = 1000, dropout: float = 0.2) -> Network:
     average pools average over real pixels only, as TensorFlow's do.
     """
     check_int("num_classes", num_classes)
-    stages = v4_stem()
+    check_int("in_channels", in_channels)
+    stages = v4_stem(in_channels)
     for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_5e"):  # 35x35x384
         stages[name] = InceptionA(384, 96, 64, 96, 64, 96, 96)
     stages["Mixed_6a"] = reduction_a(384, REDUCTION_A_FILTERS)  # 17x17x1024
-    for name in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_6f", "Mixed_6g",
-                 "Mixed_6h"):  # fmt: skip
+    for name in (
+        "Mixed_6b",
+        "Mixed_6c",
+        "Mixed_6d",
+        "Mixed_6e",
+        "Mixed_6f",
+        "Mixed_6g",
+        "Mixed_6h",
+    ):
         stages[name] = InceptionB(1024, 384, 192, (224, 256), 192, (192, 224, 224, 256), 128)
     stages["Mixed_7a"] = GridReduction(  # 8x8x1536
         1024,

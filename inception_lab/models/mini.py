@@ -12,17 +12,22 @@ a CPU), one per step of the course.
 
 Grid of every mini model: 32x32 (stem) -> 16x16 -> 8x8 -> 4x4, like GoogLeNet's 28 -> 14 -> 7.
 A stage's input width is always the previous stage's output width (so any `width` works).
+Every builder takes keyword arguments only (`mini_custom`: after `make_stage`): `num_classes`,
+`in_channels`, `dropout` (the head's), `width`, and its own knobs.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from .._validate import check_int
 from ..blocks import (
     AuxClassifier,
+    AuxClassifierV3,
     ConvBNAct,
     GridReduction,
     Inception,
@@ -31,10 +36,15 @@ from ..blocks import (
     InceptionC,
     InceptionResNetBlock,
     NaiveInception,
-    check_channels,
 )
 from .googlenet import table1_stages
-from .network import Network, block_depths, channel_scaler, check_int
+from .network import Network, block_depths, channel_scaler
+from .registry import register
+
+# Every mini model is registered for 32x32 inputs; they are listed after the full-size family,
+# in the order of this file (the course's).
+_mini = functools.partial(register, input_size=32, mini=True)
+_GOOGLENET_PAPER = "Szegedy et al. 2014, Going Deeper with Convolutions"
 
 
 def _pool() -> nn.MaxPool2d:
@@ -63,18 +73,120 @@ def _planned_stages(
     return stages
 
 
+@_mini(family="plain CNN", paper="none: the control, a stack of 3x3 convs (VGG-style)")
+def mini_baseline(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dropout: float = 0.4,
+    width: float = 1.0,
+    bn: bool = False,
+    kernel_size: int = 3,
+) -> Network:
+    """A plain CNN with one kernel size (3x3) for 32x32 inputs. (N, C, 32, 32) -> (N, classes).
+
+    The control for the Inception models: the same grids (32 -> 16 -> 8 -> 4), the same depth in
+    stages (one 3x3 conv where mini_googlenet has an Inception module, named conv3a ... conv5b to
+    match), about the same MACs, but every layer uses a single 3x3 kernel. `kernel_size=5` (or 1,
+    7) gives the single-kernel stack of another size (the stem stays 3x3; the stage names keep
+    "conv"); `width` about 0.6 brings a 5x5 stack back to the 3x3 stack's MACs.
+    """
+    scaled = channel_scaler(width)
+    check_int("in_channels", in_channels)
+    check_int("num_classes", num_classes)
+    if kernel_size not in (1, 3, 5, 7):
+        raise ValueError(f"kernel_size must be 1, 3, 5 or 7, got {kernel_size!r}")
+    plan = {"conv3a": 24, "conv3b": 32, "maxpool3": None,  # 8x8
+            "conv4a": 40, "conv4b": 40, "conv4c": 40, "conv4d": 40, "conv4e": 64,
+            "maxpool4": None,  # 4x4
+            "conv5a": 96, "conv5b": 112}  # fmt: skip
+
+    def conv3x3(in_ch: int, out: int) -> ConvBNAct:
+        return ConvBNAct(in_ch, scaled(out), kernel_size, bn=bn)
+
+    stages = _planned_stages(in_channels, scaled(24), plan, conv3x3, bn)
+    return Network("mini_baseline", stages, num_classes, dropout)
+
+
+@_mini(family="GoogLeNet", paper=f"{_GOOGLENET_PAPER}: Figure 2(a), the naive module")
+def mini_naive(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dropout: float = 0.4,
+    width: float = 1.0,
+    bn: bool = False,
+) -> Network:
+    """A stack of naive Inception modules for 32x32 inputs. (N, C, 32, 32) -> (N, classes).
+
+    Each `NaiveInception` passes all its input channels through its pool branch, so the width
+    grows with every module (24 -> 48 -> 72 -> 120 -> 168 -> 216 at width 1) and so does the cost
+    of the 3x3 and 5x5 convs that read it: the problem the 1x1 reductions of GoogLeNet solve.
+    """
+    scaled = channel_scaler(width)
+    check_int("in_channels", in_channels)
+    check_int("num_classes", num_classes)
+    #       each module: 1x1, 3x3 and 5x5 convs of this width, plus all input channels
+    plan = {"inception3a": 8, "inception3b": 8, "maxpool3": None,  # 8x8
+            "inception4a": 16, "inception4b": 16, "maxpool4": None,  # 4x4
+            "inception5a": 16}  # fmt: skip
+
+    def naive(in_ch: int, branch_width: int) -> NaiveInception:
+        return NaiveInception(in_ch, *[scaled(branch_width)] * 3, bn=bn)
+
+    stages = _planned_stages(in_channels, scaled(24), plan, naive, bn)
+    return Network("mini_naive", stages, num_classes, dropout)
+
+
+@_mini(family="GoogLeNet", paper=f"{_GOOGLENET_PAPER}: Figure 2(b), 1x1 reductions")
+def mini_reduced(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    dropout: float = 0.4,
+    width: float = 1.0,
+    bn: bool = False,
+) -> Network:
+    """`mini_naive` rebuilt from dimension-reduced modules. (N, C, 32, 32) -> (N, classes).
+
+    The same stem, grids (16 -> 8 -> 4) and five module slots with the same names as
+    `mini_naive`, but each slot holds an `Inception` module: 1x1 reductions before its 3x3 and
+    5x5 convs and a 1x1 projection after its pool. Widths were chosen to cost a little less than
+    `mini_naive` (about 12.0M vs 14.2M MACs, 190K vs 225K parameters at width 1), which buys 3x3
+    convs 3 to 7 times wider than the naive stack's: the trade GoogLeNet makes.
+    """
+    scaled = channel_scaler(width)
+    check_int("in_channels", in_channels)
+    check_int("num_classes", num_classes)
+    #                 1x1 3x3red 3x3 5x5red 5x5 pool_proj    -> out (at width 1)
+    plan = {"inception3a": (16, 16, 24, 4, 8, 8),  # 56
+            "inception3b": (24, 24, 40, 6, 12, 12),  # 88
+            "maxpool3": None,  # 8x8
+            "inception4a": (32, 32, 64, 8, 16, 16),  # 128
+            "inception4b": (40, 40, 80, 10, 20, 20),  # 160
+            "maxpool4": None,  # 4x4
+            "inception5a": (56, 56, 112, 12, 28, 28)}  # 224  # fmt: skip
+
+    def reduced(in_ch: int, widths: tuple[int, ...]) -> Inception:
+        return Inception(in_ch, *map(scaled, widths), bn=bn)
+
+    stages = _planned_stages(in_channels, scaled(24), plan, reduced, bn)
+    return Network("mini_reduced", stages, num_classes, dropout)
+
+
 def _mini_v1(
     name: str,
     module: Callable[..., nn.Module],
     num_classes: int,
-    width: float,
     in_channels: int,
+    dropout: float,
     aux_logits: bool,
+    width: float,
     bn: bool,
 ) -> Network:
     """GoogLeNet's Table 1 at 1/6 of its widths (times `width`) on 16 -> 8 -> 4 grids."""
     scaled = channel_scaler(width, base=1 / 6)
-    check_channels(in_channels=in_channels)
+    check_int("in_channels", in_channels)
     check_int("num_classes", num_classes)
     stages = {
         "conv1": ConvBNAct(in_channels, scaled(192), 3, bn=bn),  # 32x32, GoogLeNet's stem width / 6
@@ -89,14 +201,17 @@ def _mini_v1(
             return stage, AuxClassifier(in_ch, num_classes, bn=bn, adaptive_pool=True, **kw)
 
         aux = {"aux1": head("inception4a"), "aux2": head("inception4d")}
-    return Network(name, stages, num_classes, 0.4, aux)
+    return Network(name, stages, num_classes, dropout, aux)
 
 
+@_mini(family="GoogLeNet", paper=f"{_GOOGLENET_PAPER}: Table 1 at 1/6 of its widths")
 def mini_googlenet(
+    *,
     num_classes: int = 10,
-    width: float = 1.0,
     in_channels: int = 3,
+    dropout: float = 0.4,
     aux_logits: bool = False,
+    width: float = 1.0,
     bn: bool = False,
 ) -> Network:
     """GoogLeNet for 32x32 inputs. (N, in_channels, 32, 32) -> (N, num_classes).
@@ -111,14 +226,22 @@ def mini_googlenet(
     def module(*widths: int) -> Inception:
         return Inception(*widths, bn=bn)
 
-    return _mini_v1("mini_googlenet", module, num_classes, width, in_channels, aux_logits, bn)
+    return _mini_v1(
+        "mini_googlenet", module, num_classes, in_channels, dropout, aux_logits, width, bn
+    )
 
 
+@_mini(
+    family="BN-Inception",
+    paper=f"{_GOOGLENET_PAPER}, Table 1 at 1/6 width, with Ioffe & Szegedy 2015, section 4.2",
+)
 def mini_bn_inception(
+    *,
     num_classes: int = 10,
-    width: float = 1.0,
     in_channels: int = 3,
+    dropout: float = 0.4,
     aux_logits: bool = False,
+    width: float = 1.0,
     bn: bool = True,
 ) -> Network:
     """BN-Inception for 32x32 inputs. (N, in_channels, 32, 32) -> (N, num_classes).
@@ -131,99 +254,25 @@ def mini_bn_inception(
     def module(*widths: int) -> InceptionA:
         return InceptionA(*widths, pool="max", bn=bn, single_kernel=3)
 
-    return _mini_v1("mini_bn_inception", module, num_classes, width, in_channels, aux_logits, bn)
+    return _mini_v1(
+        "mini_bn_inception", module, num_classes, in_channels, dropout, aux_logits, width, bn
+    )
 
 
-def mini_baseline(
-    num_classes: int = 10,
-    width: float = 1.0,
-    in_channels: int = 3,
-    bn: bool = False,
-    kernel_size: int = 3,
-) -> Network:
-    """A plain CNN with one kernel size (3x3) for 32x32 inputs. (N, C, 32, 32) -> (N, classes).
-
-    The control for the Inception models: the same grids (32 -> 16 -> 8 -> 4), the same depth in
-    stages (one 3x3 conv where mini_googlenet has an Inception module, named conv3a ... conv5b to
-    match), about the same MACs, but every layer uses a single 3x3 kernel. `kernel_size=5` (or 1,
-    7) gives the single-kernel stack of another size (the stem stays 3x3; the stage names keep
-    "conv"); `width` about 0.6 brings a 5x5 stack back to the 3x3 stack's MACs.
-    """
-    scaled = channel_scaler(width)
-    check_channels(in_channels=in_channels)
-    if kernel_size not in (1, 3, 5, 7):
-        raise ValueError(f"kernel_size must be 1, 3, 5 or 7, got {kernel_size!r}")
-    plan = {"conv3a": 24, "conv3b": 32, "maxpool3": None,  # 8x8
-            "conv4a": 40, "conv4b": 40, "conv4c": 40, "conv4d": 40, "conv4e": 64,
-            "maxpool4": None,  # 4x4
-            "conv5a": 96, "conv5b": 112}  # fmt: skip
-
-    def conv3x3(in_ch: int, out: int) -> ConvBNAct:
-        return ConvBNAct(in_ch, scaled(out), kernel_size, bn=bn)
-
-    stages = _planned_stages(in_channels, scaled(24), plan, conv3x3, bn)
-    return Network("mini_baseline", stages, num_classes, 0.4)
-
-
-def mini_naive(
-    num_classes: int = 10, width: float = 1.0, in_channels: int = 3, bn: bool = False
-) -> Network:
-    """A stack of naive Inception modules for 32x32 inputs. (N, C, 32, 32) -> (N, classes).
-
-    Each `NaiveInception` passes all its input channels through its pool branch, so the width
-    grows with every module (24 -> 48 -> 72 -> 120 -> 168 -> 216 at width 1) and so does the cost
-    of the 3x3 and 5x5 convs that read it: the problem the 1x1 reductions of GoogLeNet solve.
-    """
-    scaled = channel_scaler(width)
-    check_channels(in_channels=in_channels)
-    #       each module: 1x1, 3x3 and 5x5 convs of this width, plus all input channels
-    plan = {"inception3a": 8, "inception3b": 8, "maxpool3": None,  # 8x8
-            "inception4a": 16, "inception4b": 16, "maxpool4": None,  # 4x4
-            "inception5a": 16}  # fmt: skip
-
-    def naive(in_ch: int, branch_width: int) -> NaiveInception:
-        return NaiveInception(in_ch, *[scaled(branch_width)] * 3, bn=bn)
-
-    stages = _planned_stages(in_channels, scaled(24), plan, naive, bn)
-    return Network("mini_naive", stages, num_classes, 0.4)
-
-
-def mini_reduced(
-    num_classes: int = 10, width: float = 1.0, in_channels: int = 3, bn: bool = False
-) -> Network:
-    """`mini_naive` rebuilt from dimension-reduced modules. (N, C, 32, 32) -> (N, classes).
-
-    The same stem, grids (16 -> 8 -> 4) and five module slots with the same names as
-    `mini_naive`, but each slot holds an `Inception` module: 1x1 reductions before its 3x3 and
-    5x5 convs and a 1x1 projection after its pool. Widths were chosen to cost a little less than
-    `mini_naive` (about 12.0M vs 14.2M MACs, 190K vs 225K parameters at width 1), which buys 3x3
-    convs 3 to 7 times wider than the naive stack's: the trade GoogLeNet makes.
-    """
-    scaled = channel_scaler(width)
-    check_channels(in_channels=in_channels)
-    #                 1x1 3x3red 3x3 5x5red 5x5 pool_proj    -> out (at width 1)
-    plan = {"inception3a": (16, 16, 24, 4, 8, 8),  # 56
-            "inception3b": (24, 24, 40, 6, 12, 12),  # 88
-            "maxpool3": None,  # 8x8
-            "inception4a": (32, 32, 64, 8, 16, 16),  # 128
-            "inception4b": (40, 40, 80, 10, 20, 20),  # 160
-            "maxpool4": None,  # 4x4
-            "inception5a": (56, 56, 112, 12, 28, 28)}  # 224  # fmt: skip
-
-    def reduced(in_ch: int, widths: tuple[int, ...]) -> Inception:
-        return Inception(in_ch, *map(scaled, widths), bn=bn)
-
-    stages = _planned_stages(in_channels, scaled(24), plan, reduced, bn)
-    return Network("mini_reduced", stages, num_classes, 0.4)
-
-
+@_mini(
+    family="Inception v3",
+    paper="Szegedy et al. 2015, Rethinking the Inception Architecture: Table 1's sequence, "
+    "Figures 5-7 and 10, at 1/8 width",
+)
 def mini_factorized(
+    *,
     num_classes: int = 10,
-    width: float = 1.0,
     in_channels: int = 3,
+    dropout: float = 0.4,
+    aux_logits: bool = False,
+    width: float = 1.0,
     factorized: bool = True,
     bn: bool = True,
-    aux_logits: bool = False,
 ) -> Network:
     """Inception v3 for 32x32 inputs. (N, in_channels, 32, 32) -> (N, num_classes).
 
@@ -232,13 +281,14 @@ def mini_factorized(
     GridReduction to 4x4, InceptionC x2. Stage names follow `inception_v3`.
     `factorized=False` builds the unfactorized twin with the same topology and widths: 5x5
     instead of two 3x3, n x n instead of 1 x n + n x 1, 3x3 instead of the 1x3 | 3x1 split.
-    `aux_logits=True` adds v3's single auxiliary head (`AuxLogits`, variant "v3" with BN, as in
+    `aux_logits=True` adds v3's single auxiliary head (`AuxLogits`, `AuxClassifierV3` with BN, as in
     the v3 paper's "BN-auxiliary") on the last 8x8 stage, Mixed_6c, where v3 taps its last 17x17
     stage; its widths (128 and 768 in v3) are divided by 8 like the rest of the model.
     """
     scaled = channel_scaler(width)
     window_size = 5  # the n of the 1 x n / n x n convs on the 8x8 grid (v3: 7 on 17x17)
-    check_channels(in_channels=in_channels)
+    check_int("in_channels", in_channels)
+    check_int("num_classes", num_classes)  # before the aux head uses it
 
     def module_a(in_ch: int, pool_proj: int) -> InceptionA:
         #                          1x1 3x3red 3x3 dblred dbl
@@ -287,16 +337,29 @@ def mini_factorized(
     stages["Mixed_7c"] = module_c(stages["Mixed_7b"].out_ch)  # 256
     aux = None
     if aux_logits:
-        head = AuxClassifier(stages["Mixed_6c"].out_ch, num_classes, variant="v3", bn=True,
-                             adaptive_pool=True, conv_ch=scaled(16), hidden=scaled(96))  # fmt: skip
+        head = AuxClassifierV3(
+            stages["Mixed_6c"].out_ch,
+            num_classes,
+            bn=True,
+            adaptive_pool=True,
+            conv_ch=scaled(16),
+            hidden=scaled(96),
+        )
         aux = {"AuxLogits": ("Mixed_6c", head)}
-    return Network("mini_factorized", stages, num_classes, 0.4, aux)
+    return Network("mini_factorized", stages, num_classes, dropout, aux)
 
 
+@_mini(
+    family="Inception-ResNet",
+    paper="Szegedy et al. 2016, arXiv:1602.07261: Figures 16, 17 and 19's blocks, residuals "
+    "scaled as in section 3.3 (Figure 20)",
+)
 def mini_inception_resnet(
+    *,
     num_classes: int = 10,
-    width: float = 1.0,
     in_channels: int = 3,
+    dropout: float = 0.2,
+    width: float = 1.0,
     depth: int | tuple[int, int, int] = (2, 2, 2),
     scale: float = 0.2,
     residual: bool = True,
@@ -312,7 +375,8 @@ def mini_inception_resnet(
     is the instability the paper's scaling cures.
     """
     scaled, (blocks_a, blocks_b, blocks_c) = channel_scaler(width), block_depths(depth)
-    check_channels(in_channels=in_channels)
+    check_int("in_channels", in_channels)
+    check_int("num_classes", num_classes)
     block = {"scale": scale, "residual": residual, "bn": bn}
     stages: dict[str, nn.Module] = {
         "conv1": ConvBNAct(in_channels, scaled(32), 3, bn=bn),  # 32x32
@@ -328,7 +392,7 @@ def mini_inception_resnet(
     }
     ch = scaled(48)
     for (stage, (make_block, branch_width, reduction)), n_blocks in zip(
-        plan.items(), (blocks_a, blocks_b, blocks_c)
+        plan.items(), (blocks_a, blocks_b, blocks_c), strict=True
     ):
         for i in range(n_blocks):
             stages[f"block_{stage}{i + 1}"] = make_block(ch, scaled(branch_width), **block)
@@ -337,15 +401,16 @@ def mini_inception_resnet(
             branches = {"branch3x3": branch3x3, "branch3x3dbl": branch3x3dbl}
             stages[f"reduction_{stage}"] = GridReduction(ch, branches, padding=1, bn=bn)
             ch = stages[f"reduction_{stage}"].out_ch  # 112 after a, 192 after b (width 1)
-    return Network("mini_inception_resnet", stages, num_classes, 0.2)
+    return Network("mini_inception_resnet", stages, num_classes, dropout)
 
 
 def mini_custom(
     make_stage: Callable[[int, int], nn.Module],
+    *,
     num_classes: int = 10,
     in_channels: int = 3,
-    stem_ch: int = 32,
     dropout: float = 0.2,
+    stem_ch: int = 32,
 ) -> Network:
     """A mini network around stages you design (the capstone's bench). (N, C, 32, 32) -> (N, K).
 
@@ -357,10 +422,11 @@ def mini_custom(
     Each stage's input width is the previous stage's output width, measured with one forward pass
     on zeros (and stored as the stage's `.out_ch`).
     """
-    check_channels(in_channels=in_channels, stem_ch=stem_ch)
+    check_int("in_channels", in_channels)
+    check_int("stem_ch", stem_ch)
     check_int("num_classes", num_classes)
     if not callable(make_stage):
-        raise ValueError(  # noqa: TRY004 (the course raises ValueError for every bad argument)
+        raise ValueError(  # the course raises ValueError for every bad argument
             f"make_stage must be a function (in_ch, grid) -> module, got {make_stage!r}"
         )
     stages: dict[str, nn.Module] = {"conv1": ConvBNAct(in_channels, stem_ch, 3)}  # 32x32
@@ -369,7 +435,7 @@ def mini_custom(
         stages[f"maxpool{grid}"] = _pool()
         stage = make_stage(ch, grid)
         if not isinstance(stage, nn.Module):
-            raise ValueError(  # noqa: TRY004
+            raise ValueError(
                 f"make_stage({ch}, {grid}) must return an nn.Module, got {type(stage).__name__}"
             )
         was_training = stage.training

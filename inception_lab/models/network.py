@@ -8,11 +8,12 @@ and a linear classifier.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
+
+from .._validate import check_int, check_number, is_int, pair
 
 
 class Network(nn.Module):
@@ -23,9 +24,11 @@ class Network(nn.Module):
     `.eval()` mode the aux heads are skipped and only the logits are returned.
 
     `stages` become direct children under their own names, in order. `aux` maps a head's name to
-    `(stage it taps, head)`. Head: global average pool -> dropout -> linear, as in all the papers.
-    The input is checked before anything runs: 4-d, `in_ch` channels, and at least `min_size`
-    pixels per side (the smallest input that the stages' strides and pools can process).
+    `(stage it taps, head)`. Head: global average pool -> dropout (probability `dropout`, in
+    [0, 1)) -> linear, as in all the papers.
+    The input is checked once, here, before anything runs: 4-d, `in_ch` channels, and at least
+    `min_size` pixels per side (the smallest input that the stages' strides and pools can
+    process); a ValueError naming the network says what was expected and what was given.
     """
 
     def __init__(
@@ -38,6 +41,7 @@ class Network(nn.Module):
     ):
         super().__init__()
         check_int("num_classes", num_classes)
+        check_number("dropout", dropout, 0.0, 1.0, high_open=True)
         self.name = name
         self.in_ch = next(iter(stages.values())).in_ch
         self.out_ch = num_classes
@@ -95,10 +99,6 @@ def _init_weights(model: nn.Module) -> None:
 
 
 # --------------------------------------------------------------------------- minimum input size
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
-
-
 def _min_length(out: int, kernel: int, stride: int, padding: int, dilation: int, ceil: bool) -> int:
     """Smallest input length for which a conv / pool gives at least `out` outputs on one axis.
 
@@ -118,8 +118,9 @@ def _min_length(out: int, kernel: int, stride: int, padding: int, dilation: int,
 def _min_grid(module: nn.Module, out: tuple[int, int]) -> tuple[int, int]:
     """Smallest (H, W) input for which `module` outputs a grid of at least `out`."""
     if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
-        kernel, stride, padding = map(_pair, (module.kernel_size, module.stride, module.padding))
-        dilation = _pair(getattr(module, "dilation", 1))
+        kernel, stride = pair("kernel_size", module.kernel_size), pair("stride", module.stride)
+        padding = pair("padding", module.padding, minimum=0)
+        dilation = pair("dilation", getattr(module, "dilation", 1))
         ceil = getattr(module, "ceil_mode", False)
         return tuple(
             _min_length(out[i], kernel[i], stride[i], padding[i], dilation[i], ceil)
@@ -148,28 +149,19 @@ def min_input_size(stages: list[nn.Module]) -> int:
     return max(need)
 
 
-# --------------------------------------------------------------------------- argument checks
-def check_int(name: str, value: int, minimum: int = 1) -> None:
-    """Raise a ValueError unless `value` is an int (not a bool) of at least `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
+# --------------------------------------------------------------------------- builder arguments
 def channel_scaler(width: float, base: float = 1.0) -> Callable[[int], int]:
     """Channel multiplier: `scaled = channel_scaler(0.5)`; `scaled(64)` is 64 * width * base,
     rounded, at least 1."""
-    if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
-        raise ValueError(f"width must be a positive channel multiplier, got {width!r}")
-    if not math.isfinite(width):
-        raise ValueError(f"width must be a finite channel multiplier, got {width!r}")
+    check_number("width", width, 0.0, None, low_open=True, note="a channel multiplier")
     return lambda channels: max(1, round(channels * width * base))
 
 
 def block_depths(depth: int | tuple[int, int, int]) -> tuple[int, int, int]:
     """(A, B, C) block counts of a residual network from an int (the same for all) or three."""
-    depth = (depth,) * 3 if isinstance(depth, int) and not isinstance(depth, bool) else depth
+    depth = (depth,) * 3 if is_int(depth) else depth
     if not isinstance(depth, tuple | list) or len(depth) != 3:
         raise ValueError(f"depth must be an int or three ints (A, B, C blocks), got {depth!r}")
-    for grid, count in zip("ABC", depth):
+    for grid, count in zip("ABC", depth, strict=True):
         check_int(f"depth of the {grid} stage", count, minimum=0)
     return tuple(depth)

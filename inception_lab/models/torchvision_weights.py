@@ -28,7 +28,7 @@ def from_torchvision_key(key: str) -> str:
     inception3a.branch2.1.conv.weight -> inception3a.branches.branch3x3.1.conv.weight
     Mixed_7b.branch3x3_2a.bn.bias     -> Mixed_7b.branches.branch3x3.1.split_1xn.bn.bias
     """
-    stage, branch, rest = (key.split(".", 2) + ["", ""])[:3]
+    stage, branch, rest = [*key.split(".", 2), "", ""][:3]
     if stage.startswith("inception"):  # GoogLeNet numbers its branches; branch1 is a bare conv
         if branch == "branch1":
             return f"{stage}.branches.branch1x1.0.{rest}"
@@ -46,8 +46,9 @@ def from_torchvision_key(key: str) -> str:
 def load_torchvision_state_dict(model: Network, state_dict: Mapping[str, torch.Tensor]) -> Network:
     """Load a torchvision GoogLeNet or Inception3 state_dict into our twin of it, strictly.
 
-    `model` must be `googlenet("torchvision", aux_logits=...)` or `inception_v3(aux_logits=...)`
-    with the same `aux_logits` and `num_classes` as the torchvision model. Returns `model`.
+    `model` must be `googlenet(variant="torchvision", aux_logits=...)` or
+    `inception_v3(aux_logits=...)` with the same `aux_logits` and `num_classes` as the torchvision
+    model. Returns `model`.
     """
     model.load_state_dict({from_torchvision_key(k): v for k, v in state_dict.items()})
     return model

@@ -8,14 +8,16 @@ One idea a file, read in this order:
   switches that trade reproducibility for speed (`configure_backends`);
 - `precision.py`: mixed precision (`choose_amp`, the GradScaler) and channels_last;
 - `optim.py`: the loss with auxiliary heads and label smoothing, optimizers, schedules;
+- `config.py`: `FitConfig`, every option of `fit` (default, check, help) in one place;
 - `loop.py`: `fit`, the loop itself; `evaluation.py`: `evaluate` and `predict`;
 - `history.py`: `History` and `TrainingDiverged`; `checkpoint.py`: exact resume;
 - `distributed.py`: DistributedDataParallel and SyncBatchNorm; `progress.py`: bars and lines;
-- `cli.py`: `python -m inception_lab.train --help`.
+- `__main__.py`: `python -m inception_lab.train --help` starts the command line, which lives in
+  `inception_lab/cli/train.py` (its fit flags are generated from FitConfig).
 """
 
 from inception_lab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from inception_lab.train.cli import main
+from inception_lab.train.config import SMOKE_MAX_EPOCHS, FitConfig
 from inception_lab.train.device import configure_backends, pick_device, rank_device
 from inception_lab.train.distributed import dist_backend
 from inception_lab.train.evaluation import evaluate, predict
@@ -38,8 +40,10 @@ __all__ = [
     "DEFAULT_WEIGHT_DECAY",
     "OPTIMIZERS",
     "SCHEDULES",
+    "SMOKE_MAX_EPOCHS",
     "AmpChoice",
     "CheckpointError",
+    "FitConfig",
     "History",
     "TrainingDiverged",
     "choose_amp",
@@ -48,7 +52,6 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
-    "main",
     "make_optimizer",
     "make_schedule",
     "pick_device",

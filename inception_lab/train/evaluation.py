@@ -1,8 +1,8 @@
 """Evaluation: loss and accuracy of the main head, and predicted probabilities.
 
 Both run the model in eval mode (dropout off, BN with its running statistics, auxiliary heads
-off) under no_grad, and restore the model's mode afterwards. In a smoke run
-(`inception_lab.smoke`) they read at most a few batches.
+off) under no_grad, and restore the model's mode afterwards. `max_batches` reads only the first
+batches of a loader (a smoke run passes its `smoke_steps`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inception_lab import smoke
+from inception_lab._validate import check_int
 from inception_lab.train.optim import training_loss
 from inception_lab.train.precision import AmpChoice, choose_amp
 
@@ -61,13 +61,15 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _check_loader(loader: Any, what: str) -> None:
+def _check_loader(loader: Any, what: str, max_batches: int | None) -> None:
     if hasattr(loader, "train") and hasattr(loader, "val"):
         raise TypeError(f"{what} takes one loader, e.g. loaders.val or loaders.test, not Loaders")
     if not isinstance(loader, Iterable):
         raise TypeError(
             f"{what} needs an iterable of (images, labels), got {type(loader).__name__}"
         )
+    if max_batches is not None:
+        check_int("max_batches", max_batches)
 
 
 @torch.no_grad()
@@ -79,7 +81,7 @@ def eval_sums(model, loader, device, amp: AmpChoice, channels_last: bool, max_ba
     correct = torch.zeros((), dtype=torch.int64, device=device)
     n = 0
     try:
-        for i, batch in enumerate(islice(loader, smoke.batches(max_batches))):
+        for i, batch in enumerate(islice(loader, max_batches)):
             images, labels = to_device(batch, device, channels_last)
             with torch.autocast(device.type, dtype=amp.dtype, enabled=amp.dtype is not None):
                 output = model(images)
@@ -106,8 +108,9 @@ def evaluate(
     auxiliary heads and dropout are off). Returns {"loss", "acc", "n"}; acc in [0, 1].
 
     `device` defaults to the model's; the model's train/eval mode is restored afterwards.
+    `max_batches`: read at most this many batches (None: all).
     """
-    _check_loader(loader, "evaluate")
+    _check_loader(loader, "evaluate", max_batches)
     device = model_device(model) if device is None else torch.device(device)
     loss_sum, correct, n = eval_sums(
         model, loader, device, choose_amp(device, amp), False, max_batches
@@ -127,15 +130,16 @@ def predict(
     max_batches: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probabilities (N, num_classes) of the main head and the labels (N,), on the CPU,
-    in loader order (for calibration plots, confusion matrices, ...)."""
-    _check_loader(loader, "predict")
+    in loader order (for calibration plots, confusion matrices, ...); of at most `max_batches`
+    batches (None: all)."""
+    _check_loader(loader, "predict", max_batches)
     device = model_device(model) if device is None else torch.device(device)
     amp_choice = choose_amp(device, amp)
     was_training = model.training
     model.eval()
     probs, labels_all = [], []
     try:
-        for batch in islice(loader, smoke.batches(max_batches)):
+        for batch in islice(loader, max_batches):
             images, labels = to_device(batch, device, False)
             with torch.autocast(
                 device.type, dtype=amp_choice.dtype, enabled=amp_choice.dtype is not None

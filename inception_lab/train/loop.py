@@ -16,23 +16,22 @@ Under `torchrun` the model is wrapped in DistributedDataParallel (`distributed.w
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from inception_lab import smoke
 from inception_lab.train import checkpoint as ckpt
 from inception_lab.train import optim
+from inception_lab.train.config import FitConfig, make_config
 from inception_lab.train.device import configure_backends, pick_device, rank_device
 from inception_lab.train.distributed import check_same_steps, dist_info, sum_over_ranks, wrap_ddp
 from inception_lab.train.evaluation import check_first_batch, eval_sums, to_device
@@ -46,117 +45,73 @@ CHECK_EVERY_GPU = 16  # steps between loss reads on a GPU (1 on the CPU)
 
 
 def fit(
-    model: nn.Module,
-    data: Any,
-    epochs: int,
-    *,
-    optimizer: str = "sgd",
-    lr: float | None = None,
-    weight_decay: float | None = None,
-    schedule: str | None = "onecycle",
-    label_smoothing: float = 0.0,
-    aux_weight: float = 0.3,
-    amp: str | bool = "auto",
-    channels_last: str | bool = "auto",
-    compile: bool | str = False,
-    seed: int = 0,
-    checkpoint_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    device: torch.device | str | None = None,
-    grad_clip: float | None = None,
-    steps_per_epoch: int | None = None,
-    sync_bn: bool = False,
-    deterministic: bool = False,
-    progress: bool = True,
+    model: nn.Module, data: Any, config: FitConfig | int | None = None, **overrides: Any
 ) -> History:
-    """Train `model` in place for `epochs` epochs and return its History.
+    """Train `model` in place and return its History.
 
     data: a `Loaders` (its .train and .val are used) or a (train, val) pair of iterables of
         (images (N, C, H, W) float, labels (N,) int64) batches; val may be None. A loader's
         `set_epoch(epoch)` is called before each epoch (0-based), so shuffling can depend on
         (seed, epoch) only: that is what makes resuming exact.
-    optimizer, lr, weight_decay: see `make_optimizer` (lr None: optim.DEFAULT_LR[optimizer]).
-    schedule: "onecycle" (default), "cosine" or None, stepped every batch (`make_schedule`).
-    label_smoothing, aux_weight: see `training_loss`.
-    amp: "auto" | "bf16" | "fp16" | "off" (`choose_amp`). channels_last: "auto" (= on) | bool.
-    compile: True (or a torch.compile backend name) to compile the model first.
-    seed: seeds torch, numpy and random (+ rank under torchrun) at the start of a fresh run.
-    checkpoint_dir: write `last.pt` there after every epoch (atomically). resume: continue from
-        `checkpoint_dir/last.pt` if it exists (the settings must match the checkpoint's).
-    device: default `pick_device()` (under torchrun with CUDA: cuda:LOCAL_RANK).
-    grad_clip: clip the global gradient norm to this value. steps_per_epoch: train on at most
-        this many batches per epoch (quick runs). sync_bn: SyncBatchNorm under DDP on CUDA
-        (`distributed.wrap_ddp` says when it matters). deterministic: trade GPU speed for
-        bit-reproducible runs (`device.configure_backends`). progress: bars and summary lines.
+    config: a `FitConfig` (every option, its default and what it does), or an int as shorthand
+        for its `epochs`; `overrides` are FitConfig field names, e.g. `fit(model, data, 5,
+        lr=0.1)`; an unknown name is a TypeError listing them.
 
+    History.config: `config.to_dict()` with the values the run resolved (lr, weight_decay,
+    epochs, steps_per_epoch, total_steps, amp, channels_last, device, world_size, model).
     Raises TrainingDiverged (with `.history`) on a NaN/inf loss; CheckpointError on a bad
-    checkpoint. The model is left in eval mode. In a smoke run (`inception_lab.smoke`) at most
-    smoke.MAX_EPOCHS epochs of smoke.STEPS batches are trained.
+    checkpoint. The model is left in eval mode.
     """
-    # Long only because of its signature and docstring (every option, documented); the loop
-    # itself is the ~60 lines below, with setup, one step and the epoch's end in named helpers.
-    schedule = None if schedule == "none" else schedule
-    _check_arguments(
-        model, epochs, schedule, label_smoothing, aux_weight, grad_clip, steps_per_epoch
-    )
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir (where last.pt is)")
+    cfg = make_config(config, **overrides)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     train_loader, val_loader = _split_data(data)
-    epochs, steps = smoke.epochs(epochs), _steps_per_epoch(train_loader, steps_per_epoch)
+    epochs, steps = cfg.epochs_to_run(), _steps_per_epoch(train_loader, cfg)
     rank, world_size = dist_info()
-    run = _Run.setup(model, device, amp, channels_last, deterministic, progress and rank == 0)
+    run = _Run.setup(model, cfg, cfg.progress and rank == 0)
     check_same_steps(steps, run.device)
-    if optimizer in optim.OPTIMIZERS:  # resolve the defaults here so that the History records them
-        lr = optim.DEFAULT_LR[optimizer] if lr is None else lr
-        weight_decay = (
-            optim.DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
-        )
-    opt = optim.make_optimizer(model, optimizer, lr, weight_decay)
-    scheduler = optim.make_schedule(opt, schedule, epochs * steps)
+    opt = optim.make_optimizer(model, cfg.optimizer, cfg.resolved_lr(), cfg.resolved_weight_decay())
+    scheduler = optim.make_schedule(opt, cfg.schedule, epochs * steps)
     scaler = make_grad_scaler(run.device, run.amp)
-    config = {
+    resolved = {  # History.config: the options, with what this run made of them
+        **cfg.to_dict(),
         "model": type(model).__qualname__,
-        "optimizer": optimizer,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "schedule": schedule,
+        "lr": cfg.resolved_lr(),
+        "weight_decay": cfg.resolved_weight_decay(),
         "epochs": epochs,
         "steps_per_epoch": steps,
         "total_steps": epochs * steps,
-        "label_smoothing": label_smoothing,
-        "aux_weight": aux_weight,
         "amp": run.amp.name,
         "channels_last": run.channels_last,
-        "grad_clip": grad_clip,
-        "seed": seed,
         "device": run.device.type,
         "world_size": world_size,
-        "sync_bn": sync_bn,
     }
-    history = History(config=config)
+    history = History(config=resolved)
 
     # ---- start fresh, or continue from the last checkpoint
     start, last_finite = 0, None
-    path = None if checkpoint_dir is None else Path(checkpoint_dir) / ckpt.CHECKPOINT_NAME
-    if resume and path.exists():
-        state = (model, opt, scheduler, scaler, config)
+    path = None if cfg.checkpoint_dir is None else Path(cfg.checkpoint_dir) / ckpt.CHECKPOINT_NAME
+    if cfg.resume and path.exists():
+        state = (model, opt, scheduler, scaler, resolved)
         start, history, last_finite = ckpt.resume_training_state(path, *state, run.device)
         run.say(f"Resumed from {path} after epoch {start}.")
     else:
-        if resume:
+        if cfg.resume:
             run.say(f"No checkpoint at {path}: starting from scratch.")
-        _seed_everything(seed + rank)  # different dropout masks per rank, same on every run
+        _seed_everything(cfg.seed + rank)  # different dropout masks per rank, same on every run
     if start >= epochs:
         run.say(f"The checkpoint already has {start} epochs (asked for {epochs}); nothing to do.")
         model.eval()
         return history
 
-    net = wrap_ddp(model, run.device, sync_bn) if world_size > 1 else model
-    if compile:
-        net = torch.compile(net, backend=compile if isinstance(compile, str) else "inductor")
-    step = _Step(net, opt, scheduler, scaler, run, aux_weight, label_smoothing, grad_clip)
+    net = wrap_ddp(model, run.device, cfg.sync_bn) if world_size > 1 else model
+    if cfg.compile_model:
+        backend = cfg.compile_model if isinstance(cfg.compile_model, str) else "inductor"
+        net = torch.compile(net, backend=backend)
+    step = _Step(net, opt, scheduler, scaler, run, cfg)
     watch = _LossWatch(history, steps, last_finite, run.device)
     bars = Progress(run.verbose, epochs, start, steps)
+    val_batches = cfg.cap_batches(None)
     try:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
@@ -169,7 +124,7 @@ def fit(
                 watch.add(i + 1, opt.param_groups[0]["lr"], loss, hits, n, bars)
                 step.update(loss)
             watch.flush(bars)
-            record = _end_epoch(watch, run, model, val_loader, epoch, t0)
+            record = _end_epoch(watch, run, model, val_loader, val_batches, epoch, t0)
             history.records.append(record)
             if path is not None:
                 state = (model, opt, scheduler, scaler, history, watch.last_finite)
@@ -186,32 +141,6 @@ def fit(
 
 
 # =========================================================================== setup
-def _check_arguments(
-    model, epochs, schedule, label_smoothing, aux_weight, grad_clip, steps_per_epoch
-) -> None:
-    """Every argument checked before any work, with a message naming what was expected."""
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if schedule not in optim.SCHEDULES:
-        raise ValueError(f"schedule must be one of {optim.SCHEDULES}, got {schedule!r}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
-    if aux_weight < 0:
-        raise ValueError(f"aux_weight must be >= 0, got {aux_weight!r}")
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be a positive number or None, got {grad_clip!r}")
-    if steps_per_epoch is not None and (
-        isinstance(steps_per_epoch, bool)
-        or not isinstance(steps_per_epoch, int)
-        or steps_per_epoch < 1
-    ):
-        raise ValueError(
-            f"steps_per_epoch must be a positive integer or None, got {steps_per_epoch!r}"
-        )
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-
-
 def _split_data(data: Any) -> tuple[Iterable, Iterable | None]:
     if hasattr(data, "train") and hasattr(data, "val"):
         return data.train, data.val
@@ -223,13 +152,12 @@ def _split_data(data: Any) -> tuple[Iterable, Iterable | None]:
     )
 
 
-def _steps_per_epoch(train_loader: Any, steps_per_epoch: int | None) -> int:
+def _steps_per_epoch(train_loader: Any, cfg: FitConfig) -> int:
+    """Batches per epoch: the loader's, cut to steps_per_epoch and, in a smoke run, smoke_steps."""
     if not isinstance(train_loader, Sized):
         raise TypeError("the training loader must have len() (the number of batches per epoch)")
-    steps = (
-        len(train_loader) if steps_per_epoch is None else min(len(train_loader), steps_per_epoch)
-    )
-    steps = smoke.batches(steps)
+    cap = cfg.cap_batches(cfg.steps_per_epoch)
+    steps = len(train_loader) if cap is None else min(len(train_loader), cap)
     if steps == 0:
         raise ValueError(
             "the training loader has no batches (is the dataset smaller than a batch?)"
@@ -260,13 +188,16 @@ class _Run:
     verbose: bool
 
     @classmethod
-    def setup(cls, model, device, amp, channels_last, deterministic, verbose) -> _Run:
-        if device is None:
-            distributed_cuda = dist_info()[1] > 1 and torch.cuda.is_available()
-            device = rank_device() if distributed_cuda else pick_device(verbose=verbose)
-        device = torch.device(device)
-        run = cls(device, choose_amp(device, amp), use_channels_last(channels_last), verbose)
-        configure_backends(device, deterministic)
+    def setup(cls, model: nn.Module, cfg: FitConfig, verbose: bool) -> _Run:
+        if cfg.device is not None:
+            device = torch.device(cfg.device)
+        elif dist_info()[1] > 1 and torch.cuda.is_available():
+            device = rank_device()
+        else:
+            device = pick_device(verbose=verbose)
+        amp, channels_last = choose_amp(device, cfg.amp), use_channels_last(cfg.channels_last)
+        run = cls(device, amp, channels_last, verbose)
+        configure_backends(device, cfg.deterministic)
         model.to(device)
         if run.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -286,13 +217,10 @@ class _Run:
 class _Step:
     """Forward and loss of one batch (`__call__`), then the update (`update`)."""
 
-    def __init__(self, net, opt, scheduler, scaler, run, aux_weight, label_smoothing, grad_clip):
+    def __init__(self, net, opt, scheduler, scaler, run: _Run, cfg: FitConfig):
         self.net, self.opt, self.scheduler, self.scaler, self.run = net, opt, scheduler, scaler, run
-        self.aux_weight, self.label_smoothing, self.grad_clip = (
-            aux_weight,
-            label_smoothing,
-            grad_clip,
-        )
+        self.aux_weight, self.label_smoothing = cfg.aux_weight, cfg.label_smoothing
+        self.grad_clip = cfg.grad_clip
         self.params = [p for g in opt.param_groups for p in g["params"]]
 
     def __call__(self, batch, first: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -317,6 +245,31 @@ class _Step:
             self.scheduler.step()
 
 
+class _Pending(NamedTuple):
+    """One step whose loss has not been read yet (on a GPU, reading it waits for the GPU)."""
+
+    step: int  # 1-based, within the epoch
+    lr: float
+    loss: torch.Tensor  # 0-d, detached
+    hits: torch.Tensor  # 0-d int: correct predictions of the main head
+    n: int  # images
+
+
+@dataclass
+class _Sums:
+    """The epoch so far: loss x images, correct predictions, images."""
+
+    loss: float = 0.0
+    correct: int = 0
+    images: int = 0
+
+    def mean_loss(self) -> float | None:
+        return self.loss / self.images if self.images else None
+
+    def accuracy(self) -> float | None:
+        return self.correct / self.images if self.images else None
+
+
 @dataclass
 class _LossWatch:
     """Sums the epoch's loss and accuracy, reading losses in groups; raises on a non-finite one.
@@ -331,8 +284,8 @@ class _LossWatch:
     last_finite: float | None
     device: torch.device
     epoch: int = 0
-    pending: list = field(default_factory=list)
-    sums: list = field(default_factory=lambda: [0.0, 0, 0])  # loss x images, correct, images
+    pending: list[_Pending] = field(default_factory=list)
+    sums: _Sums = field(default_factory=_Sums)
     lr: float = 0.0
 
     @property
@@ -340,35 +293,34 @@ class _LossWatch:
         return 1 if self.device.type == "cpu" else CHECK_EVERY_GPU
 
     def start_epoch(self, epoch: int) -> None:
-        self.epoch, self.pending, self.sums = epoch, [], [0.0, 0, 0]
+        self.epoch, self.pending, self.sums = epoch, [], _Sums()
 
     def add(self, step: int, lr: float, loss, hits, n: int, bars: Progress) -> None:
         self.lr = lr
-        self.pending.append((step, lr, loss.detach(), hits, n))
+        self.pending.append(_Pending(step, lr, loss.detach(), hits, n))
         if len(self.pending) >= self.every or step == self.steps:
             self.flush(bars)
 
     def flush(self, bars: Progress) -> None:
         if not self.pending:
             return
-        losses = torch.stack([p[2].float() for p in self.pending])
+        losses = torch.stack([p.loss.float() for p in self.pending])
         world_size = dist_info()[1]
         if world_size > 1:  # every rank reads the mean loss, so all ranks stop together
             dist.all_reduce(losses)
             losses /= world_size
-        applied = self.pending[-1][0] - 1  # the last step's update has not happened yet
-        for (step, lr, _, hits, n), value in zip(self.pending, losses.tolist()):
+        applied = self.pending[-1].step - 1  # the last step's update has not happened yet
+        for p, value in zip(self.pending, losses.tolist(), strict=True):
             if not math.isfinite(value):
-                self._diverged(step, lr, value, applied)
+                self._diverged(p.step, p.lr, value, applied)
             self.last_finite = value
-            self.sums[0] += value * n
-            self.sums[1] += int(hits)
-            self.sums[2] += n
-        bars.batches(len(self.pending), self.sums[0] / self.sums[2], self.sums[1] / self.sums[2])
+            self.sums.loss += value * p.n
+            self.sums.correct += int(p.hits)
+            self.sums.images += p.n
+        bars.batches(len(self.pending), self.sums.mean_loss(), self.sums.accuracy())
         self.pending = []
 
     def _diverged(self, step: int, lr: float, value: float, applied: int) -> None:
-        loss_sum, correct, n = self.sums
         self.history.diverged = {
             "epoch": self.epoch,
             "step": step,
@@ -378,18 +330,22 @@ class _LossWatch:
             "weights_after_step": max(applied, step - 1),
             "check_every": self.every,
             "lr": lr,
-            "train_loss": loss_sum / n if n else None,
-            "train_acc": correct / n if n else None,
+            "train_loss": self.sums.mean_loss(),
+            "train_acc": self.sums.accuracy(),
         }
         raise TrainingDiverged(self.history)
 
 
-def _end_epoch(watch: _LossWatch, run: _Run, model, val_loader, epoch: int, t0: float) -> dict:
-    """The epoch's History record: training sums over all ranks, then validation."""
+def _end_epoch(
+    watch: _LossWatch, run: _Run, model, val_loader, val_batches: int | None, epoch: int, t0: float
+) -> dict:
+    """The epoch's History record: training sums over all ranks, then validation (at most
+    `val_batches` batches; None: all)."""
     if run.device.type == "cuda":
         torch.cuda.synchronize(run.device)
     train_seconds = time.perf_counter() - t0
-    loss_sum, correct, n = sum_over_ranks(list(watch.sums), run.device)
+    sums = watch.sums
+    loss_sum, correct, n = sum_over_ranks([sums.loss, sums.correct, sums.images], run.device)
     if n == 0:
         raise ValueError(f"the training loader yielded no batches in epoch {epoch + 1}")
     record = {
@@ -404,8 +360,8 @@ def _end_epoch(watch: _LossWatch, run: _Run, model, val_loader, epoch: int, t0: 
     }
     if val_loader is not None:
         _set_epoch(val_loader, epoch)
-        sums = eval_sums(model, val_loader, run.device, run.amp, run.channels_last)
-        vl, vc, vn = sum_over_ranks(list(sums), run.device)
+        val_sums = eval_sums(model, val_loader, run.device, run.amp, run.channels_last, val_batches)
+        vl, vc, vn = sum_over_ranks(list(val_sums), run.device)
         if vn:
             record["val_loss"], record["val_acc"] = vl / vn, vc / vn
     record["seconds"] = time.perf_counter() - t0

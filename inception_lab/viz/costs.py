@@ -21,6 +21,8 @@ from torch import nn
 
 from .. import profile
 from ..costtable import hwc as _hwc
+from ..models import build as build_model
+from ..models import list_models, model_spec
 
 # --------------------------------------------------------------------------- number formats
 _SCALES = ((1e9, "billions", "G"), (1e6, "millions", "M"), (1e3, "thousands", "K"))
@@ -74,7 +76,9 @@ def plot_branch_costs(
     x = np.arange(len(names))
     width = 0.8 / len(tables)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    for ax, key, what in zip(axes, ("params", "macs"), ("parameters", "MACs per image")):
+    for ax, key, what in zip(
+        axes, ("params", "macs"), ("parameters", "MACs per image"), strict=True
+    ):
         for i, (table, label) in enumerate(zip(tables, labels, strict=True)):
             xs = [x[names.index(n)] + (i - (len(tables) - 1) / 2) * width for n in table.names]
             values = [row[key] for row in table]
@@ -150,8 +154,9 @@ def plot_stack_growth(stacks: Mapping[str, nn.Module], input_size: Sequence[int]
                 ys = [row[key] for row in table]
             ax.plot(depth, ys, marker="o", label=label)
             last = f"{ys[-1]:,}" if key == "channels" else _short(ys[-1])
-            ax.annotate(last, (depth[-1], ys[-1]), xytext=(4, 4),
-                        textcoords="offset points", fontsize=8)  # fmt: skip
+            ax.annotate(
+                last, (depth[-1], ys[-1]), xytext=(4, 4), textcoords="offset points", fontsize=8
+            )
             values += ys
         ax.set_xlabel("block in the stack (1 = first)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -197,8 +202,6 @@ def reference_costs(name: str) -> tuple[int, int]:
     """
     import torchvision
 
-    from .. import models
-
     if name not in REFERENCE_MODELS:
         raise ValueError(f"unknown reference model {name!r}; known: {list(REFERENCE_MODELS)}")
     library, builder, kwargs, input_size = REFERENCE_MODELS[name]
@@ -206,37 +209,35 @@ def reference_costs(name: str) -> tuple[int, int]:
         if library == "torchvision":
             model = getattr(torchvision.models, builder)(weights=None, **kwargs)
         else:
-            model = models.build(builder, **kwargs)
+            model = build_model(builder, **kwargs)
     return profile.count_params(model), profile.count_macs(model, input_size)
 
 
-# The course's own models (inception_lab.models), at the input size each was designed for. The
-# full-size Inception-v4 and Inception-ResNet-v1/v2 are points of REFERENCE_MODELS (drawn once,
-# under the papers' names).
-COURSE_MODELS = {
-    "googlenet": (3, 224, 224),
-    "bn_inception": (3, 224, 224),
-    "inception_v3": (3, 299, 299),
-    "mini_baseline": (3, 32, 32),
-    "mini_naive": (3, 32, 32),
-    "mini_googlenet": (3, 32, 32),
-    "mini_bn_inception": (3, 32, 32),
-    "mini_factorized": (3, 32, 32),
-    "mini_inception_resnet": (3, 32, 32),
-}
+def course_models() -> list[str]:
+    """The course's models drawn on the cost map by default, in course order: every model of
+    `inception_lab.models.list_models()` except the full-size ones whose family
+    `REFERENCE_MODELS` already draws from the course's own builders (Inception-v4 and
+    Inception-ResNet-v1/v2, drawn once, under the papers' names; the half-depth
+    Inception-ResNet-v2 is of that family too)."""
+    drawn = {
+        model_spec(builder).family
+        for library, builder, _, _ in REFERENCE_MODELS.values()
+        if library == "inception_lab"
+    }
+    specs = [model_spec(name) for name in list_models()]
+    return [spec.name for spec in specs if spec.mini or spec.family not in drawn]
 
 
 @functools.cache
 def course_costs(name: str) -> tuple[int, int]:
-    """(parameters, MACs per image) of a course model with its default arguments, at its
-    native input size (`COURSE_MODELS`), counted live on the meta device once."""
-    from .. import models
-
-    if name not in COURSE_MODELS:
-        raise ValueError(f"unknown course model {name!r}; known: {list(COURSE_MODELS)}")
+    """(parameters, MACs per image) of a course model (any name of `models.list_models()`) with
+    its default arguments, at the input size it was designed for (`models.model_spec(name)`),
+    counted live on the meta device once."""
+    spec = model_spec(name)  # a ValueError listing the names for an unknown one
     with torch.device("meta"):
-        model = models.build(name)
-    return profile.count_params(model), profile.count_macs(model, COURSE_MODELS[name])
+        model = spec.builder()
+    size = spec.input_size
+    return profile.count_params(model), profile.count_macs(model, (3, size, size))
 
 
 def plot_cost_map(
@@ -246,7 +247,7 @@ def plot_cost_map(
     """Parameters versus MACs per image, both on log axes, one labelled point per model.
 
     `models` maps a name to `(model, input_size)`, drawn as red squares; None (the default)
-    means the course's models (`COURSE_MODELS`: full size at 224 or 299 pixels, minis at 32).
+    means the course's models (`course_models()`: full size at 224 or 299 pixels, minis at 32).
     `include_reference` adds the published networks of `REFERENCE_MODELS` (grey circles) at
     their native input sizes: torchvision's AlexNet, VGG-16, GoogLeNet, ResNets and Inception
     v3, and the course's exact Inception-v4 and Inception-ResNet-v1/v2. Everything is counted
@@ -254,7 +255,7 @@ def plot_cost_map(
     below VGG-16 on both axes.
     """
     if models is None:
-        costs = {name: course_costs(name) for name in COURSE_MODELS}
+        costs = {name: course_costs(name) for name in course_models()}
     else:
         costs = {}
         for name, entry in models.items():
@@ -317,12 +318,25 @@ def plot_accuracy_vs_macs(
     fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
     for label, r in results.items():
         mine = label in highlight
-        ax.scatter(r["macs"], r["acc"], s=55 if mine else 45, zorder=3,
-                   color="C3" if mine else "C0", marker="s" if mine else "o")  # fmt: skip
+        ax.scatter(
+            r["macs"],
+            r["acc"],
+            s=55 if mine else 45,
+            zorder=3,
+            color="C3" if mine else "C0",
+            marker="s" if mine else "o",
+        )
     if chance is not None:
         ax.axhline(chance, color="0.5", ls="--", lw=1)
-        ax.annotate(f"chance ({chance:.0%})", (0.01, chance), xycoords=("axes fraction", "data"),
-                    xytext=(0, 3), textcoords="offset points", fontsize=8, color="0.4")  # fmt: skip
+        ax.annotate(
+            f"chance ({chance:.0%})",
+            (0.01, chance),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.4",
+        )
     ax.set_xscale("log")
     ax.margins(x=0.25, y=0.12)
     _log_count_axis(ax.xaxis, "MACs per image")
@@ -369,13 +383,24 @@ def plot_published_errors(
         for model in dict.fromkeys(r["model"] for r in rows):
             mine = [r for r in rows if r["model"] == model]
             if len(mine) > 1:
-                ax.plot([r[key] for r in mine], [r["error"] for r in mine], color="0.75", lw=0.8,
-                        zorder=1)  # fmt: skip
+                ax.plot(
+                    [r[key] for r in mine],
+                    [r["error"] for r in mine],
+                    color="0.75",
+                    lw=0.8,
+                    zorder=1,
+                )
         for i, protocol in enumerate(protocols):
             mine = [r for r in rows if r["evaluation"] == protocol]
-            ax.scatter([r[key] for r in mine], [r["error"] for r in mine], s=45, zorder=3,
-                       color=f"C{i}", marker=_PROTOCOL_MARKERS[i % len(_PROTOCOL_MARKERS)],
-                       label=protocol)  # fmt: skip
+            ax.scatter(
+                [r[key] for r in mine],
+                [r["error"] for r in mine],
+                s=45,
+                zorder=3,
+                color=f"C{i}",
+                marker=_PROTOCOL_MARKERS[i % len(_PROTOCOL_MARKERS)],
+                label=protocol,
+            )
         ax.set_xscale("log")
         ax.margins(x=0.3, y=0.12)
         _log_count_axis(ax.xaxis, what)
@@ -466,11 +491,14 @@ def _place_labels(ax: Axes, labels: list[tuple[str, float, float]], leaders: boo
         box = text.get_window_extent(renderer).expanded(1.05, 1.1)
         if any(box.overlaps(other) for other in taken):
             return False
-        if any(box.x0 - pad <= px <= box.x1 + pad and box.y0 - pad <= py <= box.y1 + pad
-               for px, py in dots):  # fmt: skip
+        if any(
+            box.x0 - pad <= px <= box.x1 + pad and box.y0 - pad <= py <= box.y1 + pad
+            for px, py in dots
+        ):
             return False
-        return not leaders or (frame.x0 <= box.x0 and box.x1 <= frame.x1
-                               and frame.y0 <= box.y0 and box.y1 <= frame.y1)  # fmt: skip
+        return not leaders or (
+            frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        )
 
     def clear_leader(text, i: int) -> bool:
         a = dots[i]

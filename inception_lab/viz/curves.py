@@ -76,11 +76,25 @@ def _mark_divergence(ax, markers: list) -> None:
         elif top is not None and y > 10 * abs(top):
             # A loss that exploded (1e20 before the NaN) would squash every curve to a flat
             # line: pin the marker to the top of the curves' range and print its value.
-            ax.annotate(f"loss {y:.3g}", (x, top), xytext=(6, -12), fontsize=7,
-                        textcoords="offset points", color=color)  # fmt: skip
+            ax.annotate(
+                f"loss {y:.3g}",
+                (x, top),
+                xytext=(6, -12),
+                fontsize=7,
+                textcoords="offset points",
+                color=color,
+            )
             y = top
-        ax.plot([x], [y], "x", color=color, markersize=10, mew=2, clip_on=False,
-                label=f"{label} diverged (epoch {diverged['epoch']})".strip())  # fmt: skip
+        ax.plot(
+            [x],
+            [y],
+            "x",
+            color=color,
+            markersize=10,
+            mew=2,
+            clip_on=False,
+            label=f"{label} diverged (epoch {diverged['epoch']})".strip(),
+        )
 
 
 def plot_history(history_or_dict: Any, metrics: Sequence[str] = ("loss", "acc")) -> Figure:

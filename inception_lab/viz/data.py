@@ -1,22 +1,21 @@
 """Pictures of the data: a labelled grid of images, and one class at several scales.
 
 `show_batch` and `show_scales` take tensors or an `inception_lab.data.ImageDataset` and return
-a matplotlib Figure. `inception_lab.data` is imported when a function runs, not when this module
-is imported, so that `data` can re-export these two functions without an import cycle.
+a matplotlib Figure. `viz` sits above `data` (docs/architecture.md): it reads datasets, `data`
+never draws.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from .. import data
+from .. import data
 
 
 def _to_display(
@@ -53,8 +52,6 @@ def show_batch(
     `predictions`, each title reads "label / prediction" and wrong ones are drawn in red.
     An `ImageDataset` may be passed as `images`: its first max_images items are shown.
     """
-    from .. import data
-
     if isinstance(images, data.ImageDataset):
         ds = images
         n = min(max_images, len(ds))
@@ -99,8 +96,6 @@ def show_scales(
     dataset: a multiscale-shapes `ImageDataset` (default: the training split).
     label: class index or name, e.g. "ring".
     """
-    from .. import data
-
     ds = data.load_dataset("shapes", split="train") if dataset is None else dataset
     if ds.scales is None:
         raise ValueError(f"{ds.name!r} has no per-image scales; use a multiscale shapes dataset")

@@ -226,7 +226,7 @@ def _stack_specs(layers: Sequence[Any]) -> list[tuple[tuple[int, int], tuple[int
     specs = []
     for item in layers:
         if isinstance(item, nn.Module) and not isinstance(item, _RF_LEAVES):
-            raise ValueError(  # noqa: TRY004 (a ValueError for every bad argument)
+            raise ValueError(  # a ValueError for every bad argument
                 f"plot one layer per item (a conv or a pool), got {type(item).__name__}"
             )
         rf = profile.receptive_field([item])  # validates; for one layer: (kernel, stride)

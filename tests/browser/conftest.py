@@ -91,10 +91,10 @@ def page(request, lab, lab_page, screenshots):
         name = request.node.name.replace("/", "_").replace("[", "-").rstrip("]")
         try:
             lab_page.screenshot(path=screenshots / f"FAILED-{name}.png", full_page=True)
-        except Exception as err:  # noqa: BLE001 (the failure itself is what matters)
+        except Exception as err:  # the failure itself is what matters
             print(f"could not save a failure screenshot: {err}")
     try:
         close_all_tabs(lab_page)
-    except Exception:  # noqa: BLE001 (a stuck page: start the next test from a fresh app)
+    except Exception:  # a stuck page: start the next test from a fresh app
         load_lab(lab_page, lab)
     lab.shutdown_kernels()

@@ -66,7 +66,7 @@ def wait_until(probe: Callable[[], Any], timeout: float, what: str, interval: fl
             last = probe()
         except AssertionError:  # a probe's own verdict (the kernel died, the server exited)
             raise
-        except Exception as err:  # noqa: BLE001 (a page mid-update may throw; retry until timeout)
+        except Exception as err:  # a page mid-update may throw; retry until timeout
             last = f"{type(err).__name__}: {err}"
         else:
             if last:
@@ -135,7 +135,7 @@ class LabServer:
             cmd.append("--allow-root")
         self.env = env
         self.trust(*sorted(self.root.glob("*.ipynb")))
-        self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
+        self._log = open(self.log_path, "w")  # closed in stop()
         # A session of its own: stop() can end the server and every kernel it started.
         self.proc = subprocess.Popen(
             cmd,
@@ -184,7 +184,7 @@ class LabServer:
             try:
                 self.api("POST", "/api/shutdown")
                 self.proc.wait(timeout=20)
-            except Exception as err:  # noqa: BLE001 (fall through to signals)
+            except Exception as err:  # fall through to signals
                 print(f"JupyterLab did not shut down through its API ({err}): terminating it")
         for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
             try:  # the server's process group: its kernels too (and nothing else)

@@ -1,22 +1,26 @@
-"""The command line: `python -m inception_lab.train --help`.
+"""The training command line: `python -m inception_lab.train --help`.
 
 One process trains on the best device available; `torchrun --nproc_per_node=N -m
 inception_lab.train ...` trains with N processes (DistributedDataParallel). A bad argument, an
 unknown model, an unusable checkpoint or a diverged run ends with one `error: ...` line on stderr
 and a non-zero exit code, never a Python traceback.
+
+It puts a course model (`inception_lab.models`) and a dataset (`inception_lab.data`) together for
+the engine, which knows neither; so it lives in `cli/`, above all three (docs/architecture.md),
+and `inception_lab/train/__main__.py` only calls `main`.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import functools
 import importlib
-import inspect
-import math
 import os
 import sys
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,13 +29,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from inception_lab import models
+from inception_lab._validate import check_int
+from inception_lab.data import make_loaders
 from inception_lab.train.checkpoint import CheckpointError
+from inception_lab.train.config import FIELDS, FitConfig
 from inception_lab.train.device import pick_device, rank_device
 from inception_lab.train.distributed import dist_backend, replica_difference
 from inception_lab.train.history import TrainingDiverged, summary
 from inception_lab.train.loop import fit
-from inception_lab.train.optim import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, OPTIMIZERS
-from inception_lab.train.precision import AMP_MODES
 
 __all__ = ["build_parser", "main"]
 
@@ -42,27 +48,26 @@ class UsageError(ValueError):
     """A command-line argument that cannot work; main prints it as one `error:` line."""
 
 
-def _number(kind: type, accept: Callable[[float], bool], expected: str) -> Callable[[str], Any]:
-    """An argparse `type=` that parses `kind` and rejects values `accept` refuses, saying
-    `expected` (argparse turns the ArgumentTypeError into one `error:` line)."""
+def _checked(name: str, kind: type, check: Callable[[str, Any], Any]) -> Callable[[str], Any]:
+    """An argparse `type=`: parse `kind`, then run `check(name, value)` (a FitConfig field's check
+    or an `inception_lab._validate` one); argparse prints a refusal as one `error:` line."""
 
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
+            expected = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not accept(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-        return value
+        try:
+            return check(name, value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
     return parse
 
 
-_positive_int = _number(int, lambda v: v >= 1, "a positive integer")
-_nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
-_positive_float = _number(float, lambda v: 0 < v < math.inf, "a positive finite number")
-_nonnegative_float = _number(float, lambda v: 0 <= v < math.inf, "a finite number >= 0")
-_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+def _count(name: str, minimum: int) -> Callable[[str], int]:
+    return _checked(name, int, lambda n, v: check_int(n, v, minimum))
 
 
 def _parse_value(text: str) -> Any:
@@ -89,7 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_model_and_data(p: argparse.ArgumentParser) -> None:
-    add = p.add_argument_group("model and data").add_argument
+    add = p.add_argument_group("model, data and output (not options of fit)").add_argument
     add(
         "--model",
         default="mini_googlenet",
@@ -114,99 +119,47 @@ def _add_model_and_data(p: argparse.ArgumentParser) -> None:
         help="directory of the datasets (nothing is downloaded); default: the project's data/ "
         "folder or $INCEPTION_LAB_DATA",
     )
-    add("--train-size", type=_positive_int, help="use only this many training images")
-    add("--val-size", type=_nonnegative_int, help="use only this many validation images")
+    add("--train-size", type=_count("train_size", 1), help="use only this many training images")
+    add("--val-size", type=_count("val_size", 0), help="use only this many validation images")
     add("--no-augment", action="store_true", help="no random crop / flip of training images")
     add(
         "--workers",
-        type=_nonnegative_int,
+        type=_count("workers", 0),
         help="DataLoader worker processes; default: make_loaders' choice (0 for in-memory data)",
     )
-
-
-def _add_optimization(p: argparse.ArgumentParser) -> None:
-    add = p.add_argument_group("optimization").add_argument
-    add("--batch-size", type=_positive_int, default=128, help="images per step on each process")
-    add("--epochs", type=_positive_int, default=5, help="number of epochs")
     add(
-        "--steps-per-epoch",
-        type=_positive_int,
-        help="train on at most this many batches per epoch; default: the whole training set",
+        "--batch-size",
+        type=_count("batch_size", 1),
+        default=128,
+        help="images per step on each process",
     )
-    add("--optimizer", choices=OPTIMIZERS, default="sgd", help="optimizer")
-    add(
-        "--lr",
-        type=_positive_float,
-        help=f"peak learning rate; default per optimizer: {DEFAULT_LR}",
-    )
-    add(
-        "--weight-decay",
-        type=_nonnegative_float,
-        help=f"weight decay of conv/linear weights; default per optimizer: {DEFAULT_WEIGHT_DECAY}",
-    )
-    add(
-        "--schedule",
-        choices=["onecycle", "cosine", "none"],
-        default="onecycle",
-        help="learning-rate schedule, stepped every batch",
-    )
-    add("--label-smoothing", type=_fraction, default=0.0, help="label smoothing eps of the loss")
-    add(
-        "--aux-weight",
-        type=_nonnegative_float,
-        default=0.3,
-        help="weight of each auxiliary head's loss",
-    )
-    add("--grad-clip", type=_positive_float, help="clip the gradient norm to this value")
-
-
-def _add_hardware(p: argparse.ArgumentParser) -> None:
-    add = p.add_argument_group("hardware and precision").add_argument
-    add(
-        "--amp",
-        choices=AMP_MODES,
-        default="auto",
-        help="mixed precision: auto = bf16 on GPUs that have it, fp16 + GradScaler on other "
-        "GPUs, off on CPU",
-    )
-    add(
-        "--channels-last",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="NHWC memory layout (auto = on: faster convolutions on CPU and GPU)",
-    )
-    add("--compile", action="store_true", help="torch.compile the model")
-    add("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps")
-    add(
-        "--sync-bn",
-        action="store_true",
-        help="under torchrun on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)",
-    )
-    add(
-        "--deterministic",
-        action="store_true",
-        help="on GPUs: no cuDNN autotuning or TF32, so a rerun gives the same weights (slower)",
-    )
-
-
-def _add_run(p: argparse.ArgumentParser) -> None:
-    add = p.add_argument_group("seed, checkpoints and output").add_argument
-    add(
-        "--seed",
-        type=_nonnegative_int,
-        default=0,
-        help="random seed (data order, initialization, dropout)",
-    )
-    add(
-        "--checkpoint-dir",
-        help="write last.pt here after every epoch (atomically); default: no checkpoints",
-    )
-    add("--resume", action="store_true", help="continue from --checkpoint-dir/last.pt")
     add(
         "--out",
         help="where to write the History JSON; default: runs/<model>-<dataset>/history.json",
     )
-    add("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    """One flag per FitConfig field, from its declaration: --field-name (and its aliases), its
+    default, its help text, its choices; a True/False field is --name / --no-name, any other is
+    parsed as the first of int, float, str in its annotation and checked by the field's check."""
+    hints = typing.get_type_hints(FitConfig)
+    groups: dict[str, Any] = {}
+    for f in dataclasses.fields(FitConfig):
+        meta = f.metadata
+        if meta["group"] not in groups:
+            groups[meta["group"]] = p.add_argument_group(f"{meta['group']} (options of fit)")
+        flags = [f"--{f.name.replace('_', '-')}", *meta.get("aliases", ())]
+        kw: dict[str, Any] = {"dest": f.name, "default": f.default, "help": meta["help"]}
+        if isinstance(f.default, bool):
+            kw["action"] = argparse.BooleanOptionalAction
+        elif "choices" in meta:
+            kw["choices"] = meta["choices"]
+        else:
+            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+            kind = next(k for k in (int, float, str) if k in kinds)
+            kw["type"] = _checked(f.name, kind, meta["check"])
+        groups[meta["group"]].add_argument(*flags, **kw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,39 +183,29 @@ Exit codes: 0 done, 2 a bad argument or an unusable checkpoint, 3 training diver
 History is still written).""",
         formatter_class=_HelpFormatter,
     )
-    for add_group in (_add_model_and_data, _add_optimization, _add_hardware, _add_run):
-        add_group(p)
+    _add_model_and_data(p)
+    _add_fit_options(p)
     return p
 
 
 def _build_model(spec: str, num_classes: int, in_channels: int, extra: dict) -> nn.Module:
-    """A registry model (`models.build`), or your own factory given as "package.module:function"."""
-    from inception_lab import models
-
+    """A registry model (`models.build`), or your own factory given as "package.module:function";
+    both are called with num_classes=..., in_channels=... and the --model-arg values."""
     if ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:
-            factory = signature_of = getattr(importlib.import_module(module_name), attr)
+            factory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as e:
             raise UsageError(
                 f"--model {spec!r}: cannot import {attr!r} from {module_name!r} ({e})"
             ) from e
     elif spec in models.list_models():
         factory = functools.partial(models.build, spec)
-        signature_of = models.MODELS[spec]
     else:
         raise UsageError(
             f"--model {spec!r}: unknown; choose from {', '.join(models.list_models())}"
         )
-    # The full-size ImageNet models are RGB only: they take no in_channels argument.
-    kwargs = {"num_classes": num_classes, **extra}
-    if "in_channels" in inspect.signature(signature_of).parameters:
-        kwargs["in_channels"] = in_channels
-    elif in_channels != 3:
-        raise UsageError(
-            f"--model {spec!r} takes RGB images; the dataset has {in_channels} channels"
-        )
-    return factory(**kwargs)
+    return factory(num_classes=num_classes, in_channels=in_channels, **extra)
 
 
 def _model_args(items: list[str]) -> dict[str, Any]:
@@ -275,27 +218,26 @@ def _model_args(items: list[str]) -> dict[str, Any]:
     return extra
 
 
-def _device(name: str, rank: int, world_size: int, verbose: bool) -> torch.device:
-    """--device as a torch.device; under torchrun with CUDA, this rank's GPU (LOCAL_RANK)."""
-    if name == "auto":
-        device = pick_device(verbose=verbose and rank == 0)
-    else:
-        try:
-            device = torch.device(name)
-        except RuntimeError:
-            raise UsageError(
-                f"--device {name!r}: expected auto, cpu, cuda, cuda:N or mps"
-            ) from None
+def _device(name: str | None, rank: int, world_size: int, verbose: bool) -> torch.device:
+    """--device (checked by FitConfig; None: auto) as a torch.device; under torchrun with CUDA,
+    this rank's GPU (LOCAL_RANK)."""
+    device = pick_device(verbose=verbose and rank == 0) if name is None else torch.device(name)
     if world_size > 1 and device.type == "cuda":
         device = rank_device()
         torch.cuda.set_device(device)
     return device
 
 
+def _fit_config(args: argparse.Namespace) -> FitConfig:
+    """The FitConfig of the command line: one value per field, read from its flag."""
+    try:
+        return FitConfig(**{name: getattr(args, name) for name in FIELDS})
+    except ValueError as e:  # a rule across fields, e.g. --resume without --checkpoint-dir
+        raise UsageError(str(e)) from e
+
+
 def _setup(args, rank: int, world_size: int, device: torch.device):
     """The loaders and the model; a bad dataset, size or model is a UsageError."""
-    from inception_lab.data import make_loaders
-
     try:
         loaders = make_loaders(
             name=args.dataset,
@@ -318,32 +260,10 @@ def _setup(args, rank: int, world_size: int, device: torch.device):
     return loaders, model
 
 
-def _train(args, loaders, model, device) -> tuple[Any, int]:
+def _train(config: FitConfig, loaders, model) -> tuple[Any, int]:
     """fit with the command line's settings; (History, exit code)."""
     try:
-        history = fit(
-            model,
-            loaders,
-            args.epochs,
-            optimizer=args.optimizer,
-            lr=args.lr,
-            weight_decay=args.weight_decay,
-            schedule=None if args.schedule == "none" else args.schedule,
-            label_smoothing=args.label_smoothing,
-            aux_weight=args.aux_weight,
-            amp=args.amp,
-            channels_last={"auto": "auto", "on": True, "off": False}[args.channels_last],
-            compile=args.compile,
-            seed=args.seed,
-            checkpoint_dir=args.checkpoint_dir,
-            resume=args.resume,
-            device=device,
-            grad_clip=args.grad_clip,
-            steps_per_epoch=args.steps_per_epoch,
-            sync_bn=args.sync_bn,
-            deterministic=args.deterministic,
-            progress=not args.no_progress,
-        )
+        history = fit(model, loaders, config)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return e.history, EXIT_DIVERGED
@@ -358,18 +278,20 @@ def main(argv: list[str] | None = None) -> int:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     try:
-        device = _device(args.device, rank, world_size, not args.no_progress)
+        config = _fit_config(args)
+        device = _device(config.device, rank, world_size, config.progress)
+        config = dataclasses.replace(config, device=str(device))
         if world_size > 1:
             dist.init_process_group(backend=dist_backend(device))
         loaders, model = _setup(args, rank, world_size, device)
-        if rank == 0 and not args.no_progress:
+        if rank == 0 and config.progress:
             n_params = sum(p.numel() for p in model.parameters())
             print(
                 f"{args.model}: {n_params:,} parameters; {args.dataset}: {len(loaders.train)} "
                 f"batches of {args.batch_size} x {world_size} process(es) per epoch"
             )
         t0 = time.perf_counter()
-        history, code = _train(args, loaders, model, device)
+        history, code = _train(config, loaders, model)
     except (UsageError, CheckpointError) as e:
         if rank == 0:
             print(f"error: {e}", file=sys.stderr)
