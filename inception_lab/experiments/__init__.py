@@ -1,18 +1,24 @@
-"""The experiment ledger: the course's training comparisons, computed once over seeds, stored
-with their provenance in experiments/results/, and shown by the lessons.
+"""The experiment ledger: the course's training comparisons, computed once over paired seeds,
+stored with their provenance in experiments/results/, and shown by the lessons.
 
-    catalog  the experiments (which configurations, which seeds, what each one asks)
-    runner   one run: data, model, `train.fit`, and its measurements
+    catalog  the experiments: arms, seeds, learning-rate sweeps, primary and exploratory comparisons
+    runner   one run: data drawn with its seed, model, `train.fit`, and its measurements
     probes   the measurements beyond accuracy (per object size, branches off, gradients, ECE)
-    ledger   the results files: run (resumable), load, summarize, verify
-    report   the text a lesson prints from them (provenance, table, compare, live_vs_ledger)
+    stats    the verdict rule: paired differences, 95% t-intervals, prediction intervals
+    ledger   the results files: run (resumable, sweeps first), load, summarize, verify
+    report   the text a lesson prints from them (provenance, table, compare, sweep, live run)
+    protocol1  the first ledger (3 seeds, one fixed data draw), read by the lessons until they
+             move to this one
 
 Command line: `python -m inception_lab.experiments list | show | run | verify` (see __main__).
 """
 
-from .catalog import BASE, EXPERIMENTS, Experiment, resolve
-from .ledger import RESULTS, get, load, run, summarize, train_one, verify
-from .report import compare, live_vs_ledger, provenance, table
+from .catalog import DATA, EXPERIMENTS, FIT, Arm, Comparison, Experiment, resolve
+from .ledger import RESULTS, chosen_lr, get, load, run, summarize, train_one, verify
+from .report import compare, comparisons, live_vs_ledger, provenance, sweep, table
+from .stats import paired_difference, prediction_interval
 
-__all__ = ["BASE", "EXPERIMENTS", "RESULTS", "Experiment", "compare", "get", "live_vs_ledger",
-           "load", "provenance", "resolve", "run", "summarize", "table", "train_one", "verify"]  # fmt: skip
+__all__ = ["DATA", "EXPERIMENTS", "FIT", "RESULTS", "Arm", "Comparison", "Experiment",
+           "chosen_lr", "compare", "comparisons", "get", "live_vs_ledger", "load",
+           "paired_difference", "prediction_interval", "provenance", "resolve", "run", "summarize",
+           "sweep", "table", "train_one", "verify"]  # fmt: skip

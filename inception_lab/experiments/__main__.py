@@ -1,12 +1,16 @@
 """python -m inception_lab.experiments list | show NAME | run NAME ... | verify NAME --seed S
 
-    list                       every experiment: its lesson, question and what is stored
-    show NAME [--metric M]     per configuration: each seed's value, mean and spread
-    run NAME ... [--budget cpu|gpu] [--seeds 0,1,2] [--labels A,B]
-                               train what is missing, writing experiments/results/NAME.json
-                               after every run (resumable: run it again to continue)
-    verify NAME --seed S [--label L]
-                               re-train one stored run and say whether it reproduces
+    list                          every experiment: its lesson, question and what is stored
+    show NAME [--metric M] [--budget B]
+                                  per arm: mean ± sd and every seed; each sweep and its choice;
+                                  every comparison with its paired 95% interval, primary or
+                                  exploratory
+    run NAME ... [--budget cpu|cpu-long|gpu] [--allow-dirty]
+                                  train what is missing (sweeps first), writing
+                                  experiments/results/NAME[.long|.gpu].json after every run
+                                  (resumable: run it again to continue)
+    verify NAME --seed S [--label L] [--budget B]
+                                  re-train one stored run and say whether it reproduces
 
 Run long jobs in the background: `nohup make experiments EXP="NAME ..." > build/exp.log &`.
 """
@@ -16,47 +20,45 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import ledger
-from .catalog import EXPERIMENTS, resolve
-
-
-def _seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seeds takes integers like 0,1,2, got {text!r}"
-        ) from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"--seeds takes integers >= 0 like 0,1,2, got {text!r}")
-    return seeds
+from . import ledger, report
+from .catalog import BUDGETS, EXPERIMENTS, resolve
 
 
 def _list() -> None:
     for name, e in EXPERIMENTS.items():
-        try:
-            runs = len(ledger.load(name)["runs"])
-        except FileNotFoundError:
-            runs = 0
-        total = len(e.configs) * len(e.seeds)
-        print(f"{name:18s} lesson {e.lesson:6s} {runs:3d}/{total} runs stored  {e.question}")
+        stored = []
+        for budget in BUDGETS:
+            try:
+                stored.append(f"{len(ledger.load(name, budget)['runs'])} {budget}")
+            except FileNotFoundError:
+                pass
+        runs = ", ".join(stored) or "nothing"
+        print(f"{name:18s} lesson {e.lesson:4s} stored: {runs:22s} {e.question}")
 
 
 def _show(name: str, metric: str, budget: str) -> None:
     data = ledger.load(name, budget)
     e = ledger.get(name)
-    print(f"{name} (lesson {e.lesson}): {e.question}")
-    print(f"{metric}, per configuration: mean ± sd over seeds [min, max]; every seed's value")
+    print(f"{name} (lesson {e.lesson}, budget {budget}): {e.question}")
+    print(report.provenance(data))
+    print(f"\n{metric}, per arm: mean ± sd over seeds [min, max]; every seed's value")
     for label, s in ledger.summarize(data, metric).items():
-        config = resolve(e, label, budget)
-        values = ", ".join(f"{v:.3f}" for v in s["values"])
-        print(f"  {label:34s} {s['mean']:.3f} ± {s['sd']:.3f} [{s['min']:.3f}, {s['max']:.3f}] "
-              f"n={s['n']}  ({values})  {config['model']}")  # fmt: skip
-    machines = {
-        (r["machine"]["cpu"], r["machine"]["threads"], r["machine"]["torch"]) for r in data["runs"]
-    }
-    for cpu, threads, torch_version in sorted(machines):
-        print(f"computed on: {cpu}, {threads} thread(s), torch {torch_version}")
+        model = resolve(e, label, budget, s["lr"])["model"]
+        values = ", ".join(f"{seed}: {v:.3f}" for seed, v in s["by_seed"].items())
+        print(f"  {label:44s} {s['mean']:.3f} ± {s['sd']:.3f} [{s['min']:.3f}, {s['max']:.3f}] "
+              f"n={s['n']} lr {s['lr']:g} {model}  ({values})")  # fmt: skip
+    if budget != "cpu-long":
+        owners = {a.lr_from or label for label, a in e.arms.items() if a.lr_sweep or a.lr_from}
+        if owners:
+            print("\nlearning-rate sweeps")
+        for label in sorted(owners, key=list(e.arms).index):
+            print("  " + report.sweep(data, label))
+    print("\ncomparisons (paired by seed; primary ones declared in the catalog)")
+    lines = report.comparisons(data) if metric == "test_acc" else ""
+    if metric != "test_acc":
+        lines = "\n".join(report.compare(data, c.a, c.b, metric) for c in e.comparisons)
+    print("\n".join("  " + line for line in lines.splitlines()) or "  (none yet)")
+    print("\n" + report.MANY_COMPARISONS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,19 +69,19 @@ def main(argv: list[str] | None = None) -> int:
     show = sub.add_parser("show")
     show.add_argument("name", choices=list(EXPERIMENTS))
     show.add_argument("--metric", default="test_acc")
-    show.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
+    show.add_argument("--budget", choices=BUDGETS, default="cpu")
     run = sub.add_parser("run")
     run.add_argument("names", nargs="*", choices=list(EXPERIMENTS), help="default: all")
-    run.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
-    run.add_argument("--seeds", type=_seeds, default=None)
-    run.add_argument("--labels", default=None, help="comma-separated configuration labels")
+    run.add_argument("--budget", choices=BUDGETS, default="cpu")
     run.add_argument("--results", default=None, help="folder of the results files (default: "
                      "experiments/results/)")  # fmt: skip
+    run.add_argument("--allow-dirty", action="store_true", help="compute from an uncommitted "
+                     "tree, storing a hash of its diff with every run")  # fmt: skip
     verify = sub.add_parser("verify")
     verify.add_argument("name", choices=list(EXPERIMENTS))
     verify.add_argument("--seed", type=int, required=True)
     verify.add_argument("--label", default=None)
-    verify.add_argument("--budget", choices=("cpu", "gpu"), default="cpu")
+    verify.add_argument("--budget", choices=BUDGETS, default="cpu")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -87,18 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "show":
             _show(args.name, args.metric, args.budget)
         elif args.command == "run":
-            labels = None if args.labels is None else [s.strip() for s in args.labels.split(",")]
             for name in args.names or list(EXPERIMENTS):
-                ledger.run(name, args.budget, args.seeds, labels, args.results)
+                ledger.run(name, args.budget, args.results, args.allow_dirty)
         else:
             result = ledger.verify(args.name, args.seed, args.label, args.budget)
             print(f"{args.name} {result['label']!r} seed {args.seed}: stored test accuracy "
                   f"{result['stored']:.4f}, now {result['now']:.4f}: {result['verdict']}")  # fmt: skip
-            return (
-                0
-                if result["exact"] or (not result["same_machine"] and result["within_spread"])
-                else 1
-            )
+            return 0 if result["exact"] or not result["same_machine"] else 1
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

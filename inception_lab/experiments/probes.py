@@ -2,11 +2,13 @@
 switched off, the gradient each stage receives, and calibration before and after temperature
 scaling.
 
-All take a trained model (or one at initialisation) and tensors on its device; none trains.
+All take a trained model (or one at initialisation) and tensors on its device; none trains,
+and none changes the model's state or the random number generators.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from typing import Any
@@ -99,22 +101,25 @@ def stage_grad_norms(
     heads, {"with_aux": {stage: norm}} for the training loss main + aux_weight * aux (GoogLeNet
     section 5: the heads are there to push gradient into the early stages). Dropout masks are
     seeded, so both losses see the same ones.
+
+    Works on a copy of `model` with the random number generators restored afterwards: a
+    training-mode forward pass moves BatchNorm's running statistics and seeding moves the
+    global generator, and neither may change the run the probe is taken from.
     """
-    names = getattr(model, "stage_names", None)
-    if names is None:
+    if getattr(model, "stage_names", None) is None:
         raise ValueError("stage_grad_norms needs a course Network (it reads model.stage_names)")
-    stages = {name: getattr(model, name) for name in names}
-    was_training = model.training
-    model.train()
-    out = {}
+    probe = copy.deepcopy(model).train()
+    stages = {name: getattr(probe, name) for name in probe.stage_names}
     weights = {"main": 0.0}
-    if model.aux_logits:
+    if probe.aux_logits:
         weights["with_aux"] = aux_weight
-    try:
+    out = {}
+    devices = [images.device] if images.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
         for key, weight in weights.items():
-            model.zero_grad(set_to_none=True)
+            probe.zero_grad(set_to_none=True)
             torch.manual_seed(0)
-            loss, _ = optim.training_loss(model(images), labels, aux_weight=weight)
+            loss, _ = optim.training_loss(probe(images), labels, aux_weight=weight)
             loss.backward()
             out[key] = {
                 name: math.sqrt(
@@ -125,9 +130,6 @@ def stage_grad_norms(
                 for name, stage in stages.items()
                 if any(True for _ in stage.parameters())
             }
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
     return out
 
 

@@ -1,6 +1,7 @@
-"""What a lesson prints from the ledger: where the results come from, each configuration's mean
-and spread over seeds, the difference between two configurations against that spread, and how a
-learner's live run compares with the stored seeds.
+"""What a lesson prints from the ledger: where the results come from, each arm's mean and spread
+over seeds, each comparison as a paired difference with its 95% interval (primary or
+exploratory), a learning-rate sweep, and how a learner's live run compares with the interval a
+new seed would fall in.
 
 Every function returns text (a lesson prints it), so the numbers a lesson's prose interprets are
 printed by code, never typed by hand.
@@ -11,22 +12,34 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .ledger import summarize
+from .catalog import Comparison
+from .ledger import chosen_lr, get, summarize
+from .stats import paired_difference, prediction_interval
 
-__all__ = ["compare", "live_vs_ledger", "provenance", "table"]
+__all__ = ["compare", "comparisons", "live_vs_ledger", "provenance", "sweep", "table"]
+
+MANY_COMPARISONS = (
+    "Each line is one comparison; only the primary ones were declared before the runs. Of 20 "
+    "exploratory comparisons with no true difference, about one shows an interval that excludes "
+    "zero by chance (5% each), so read those as leads, not findings."
+)
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _lower_better(metric: str) -> bool:
+    return any(word in metric for word in ("ece", "nll", "loss"))
+
+
 def provenance(data: dict[str, Any]) -> str:
-    """One line: how many runs, on which machine(s), with which command to recompute them."""
-    machines = sorted({f"{r['machine']['cpu']} ({r['machine']['device']}, "
-                       f"{r['machine']['threads']} thread{'s' * (r['machine']['threads'] > 1)})"
-                       for r in data["runs"]})  # fmt: skip
+    """One line: how many runs, at which budget, on which machine(s) and code, how to recompute."""
+    machines = sorted({f"{m['cpu']} ({m['device']}, {m['threads']} thread"
+                       f"{'s' * (m['threads'] > 1)}, commit {m['commit']})"
+                       for m in (r["machine"] for r in data["runs"])})  # fmt: skip
     seeds = sorted({r["seed"] for r in data["runs"]})
-    budget = data.get("budget", "cpu")
+    budget = data["budget"]
     return (
         f"Ledger '{data['experiment']}': {len(data['runs'])} runs, seeds {seeds}, budget {budget}, "
         f"computed on {'; '.join(machines)}. Recompute: "
@@ -35,7 +48,7 @@ def provenance(data: dict[str, Any]) -> str:
 
 
 def table(data: dict[str, Any], metric: str = "test_acc", labels: list[str] | None = None) -> str:
-    """One line per configuration: mean ± sample sd over seeds, [min, max], n, as percentages."""
+    """One line per arm: mean ± sample sd over seeds, [min, max], n seeds, its learning rate."""
     rows = summarize(data, metric)
     width = max(len(label) for label in rows)
     lines = []
@@ -43,46 +56,67 @@ def table(data: dict[str, Any], metric: str = "test_acc", labels: list[str] | No
         if labels is not None and label not in labels:
             continue
         sd = "n/a" if math.isnan(s["sd"]) else _pct(s["sd"])
-        lines.append(f"{label:{width}s}  {_pct(s['mean'])} ± {sd}  "
-                     f"[{_pct(s['min'])}, {_pct(s['max'])}]  {s['n']} seeds")  # fmt: skip
+        lines.append(f"{label:{width}s}  {_pct(s['mean'])} ± {sd}  [{_pct(s['min'])}, "
+                     f"{_pct(s['max'])}]  {s['n']} seeds  lr {s['lr']:g}")  # fmt: skip
     return "\n".join(lines)
 
 
 def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> str:
-    """The difference a - b of the seed means, against the seeds' spread.
+    """a - b paired by seed: the mean difference, its 95% t-interval, and a verdict.
 
-    Names a winner only when every seed of one is beyond every seed of the other ("on every
-    seed"), or the gap exceeds twice the larger sd; otherwise "within the seed spread". For
-    ECE, NLL and loss metrics lower is better."""
+    "difference shown" only when the interval excludes zero; the line says whether the
+    experiment declared this comparison primary or whether it is exploratory. For ECE, NLL and
+    loss metrics lower is better."""
     rows = summarize(data, metric)
     for label in (a, b):
         if label not in rows:
             raise ValueError(f"{data['experiment']} has no runs of {label!r}; it has {list(rows)}")
-    sa, sb = rows[a], rows[b]
-    gap = sa["mean"] - sb["mean"]
-    spread = max(sa["sd"], sb["sd"])
-    # accuracy-like metrics: higher is better ("ahead"); errors (ECE, NLL, loss): lower is better
-    lower_better = any(word in metric for word in ("ece", "nll", "loss"))
-    winner = a if (gap < 0) == lower_better else b
-    ahead = "better (lower)" if lower_better else "ahead"
-    if sa["min"] > sb["max"] or sb["min"] > sa["max"]:
-        verdict = f"{winner} is {ahead} on every seed"
-    elif not math.isnan(spread) and abs(gap) > 2 * spread:
-        verdict = f"{winner} is {ahead} by more than twice the seed sd"
+    d = paired_difference(rows[a]["by_seed"], rows[b]["by_seed"])
+    declared = [c for c in get(data["experiment"]).comparisons if (c.a, c.b, c.metric) == (a, b, metric)]  # fmt: skip
+    kind = "primary" if declared and declared[0].primary else "exploratory"
+    if d.n < 2:
+        verdict = "too few paired seeds for an interval"
+    elif d.shown:
+        better = a if (d.mean > 0) != _lower_better(metric) else b
+        verdict = f"difference shown: {better} is {'better (lower)' if _lower_better(metric) else 'ahead'}"  # fmt: skip
     else:
-        verdict = "the gap is within the seed spread: no difference shown"
-    return (f"{metric}: {a} {_pct(sa['mean'])} ± {_pct(sa['sd'])}, {b} {_pct(sb['mean'])} ± "
-            f"{_pct(sb['sd'])} ({sa['n']} and {sb['n']} seeds); difference {100 * gap:+.1f} "
-            f"points: {verdict}")  # fmt: skip
+        verdict = "no difference shown (the interval includes zero)"
+    mean_a = sum(rows[a]["by_seed"][s] for s in d.seeds) / d.n
+    mean_b = sum(rows[b]["by_seed"][s] for s in d.seeds) / d.n
+    return (f"[{kind}] {metric}: {a} {_pct(mean_a)}, {b} {_pct(mean_b)} ({d.n} paired seeds); "
+            f"difference {100 * d.mean:+.1f} points, 95% CI [{100 * d.low:+.1f}, "
+            f"{100 * d.high:+.1f}]: {verdict}")  # fmt: skip
+
+
+def comparisons(data: dict[str, Any], primary_only: bool = False) -> str:
+    """Every comparison the experiment declares (primary first), one `compare` line each."""
+    declared: list[Comparison] = sorted(get(data["experiment"]).comparisons, key=lambda c: not c.primary)  # fmt: skip
+    rows = summarize(data)
+    lines = [compare(data, c.a, c.b, c.metric) for c in declared
+             if (c.primary or not primary_only) and c.a in rows and c.b in rows]  # fmt: skip
+    return "\n".join(lines)
+
+
+def sweep(data: dict[str, Any], label: str) -> str:
+    """A tuned arm's sweep: each rate's mean final validation accuracy, the choice, the rule."""
+    experiment = get(data["experiment"])
+    s = chosen_lr(experiment, label, data["runs"])
+    parts = [f"{lr:g}: " + ("incomplete" if v is None else _pct(v)) for lr, v in s["rates"].items()]
+    if s["lr"] is None:
+        return f"{s['arm']} sweep (mean val accuracy): {', '.join(parts)}; no choice yet"
+    where = "AT THE EDGE of the sweep" if s["at_edge"] else "inside the sweep"
+    return (f"{s['arm']} sweep (mean val accuracy over seeds 0, 1): {', '.join(parts)}; chosen "
+            f"{s['lr']:g} (highest mean validation accuracy, ties to the lower rate), {where}")  # fmt: skip
 
 
 def live_vs_ledger(value: float, data: dict[str, Any], label: str, metric: str = "test_acc",
                    note: str = "") -> str:  # fmt: skip
-    """How one live result compares with the stored seeds of `label` (inside or outside their
-    range), with a reminder of what differs (`note`: e.g. fewer epochs, easier data)."""
+    """Where one live result falls against the 95% prediction interval of a new seed from the
+    stored seeds of `label` (mean ± t * sd * sqrt(1 + 1/n)), with what differs (`note`)."""
     s = summarize(data, metric)[label]
-    where = ("inside" if s["min"] <= value <= s["max"]
-             else "below" if value < s["min"] else "above")  # fmt: skip
-    text = (f"your run: {_pct(value)}; the ledger's {s['n']} seeds of {label!r}: "
-            f"{_pct(s['min'])} to {_pct(s['max'])} (mean {_pct(s['mean'])}): {where} their range")  # fmt: skip
+    low, high = prediction_interval(s["values"])
+    where = "inside" if low <= value <= high else "below" if value < low else "above"
+    text = (f"your run: {_pct(value)}; a new seed of {label!r} falls in {_pct(low)} to "
+            f"{_pct(high)} 95% of the time (from the ledger's {s['n']} seeds, mean "
+            f"{_pct(s['mean'])}): {where} that interval")  # fmt: skip
     return text + (f" ({note})" if note else "")

@@ -1,23 +1,28 @@
 """Train one configuration for one seed and measure everything the ledger stores about it.
 
 `train_run(config, seed, measure)` is the whole of one run: data, model, `train.fit`, then the
-test accuracy (all, per object size), ECE, and the extra probes the experiment asks for. It
-returns a JSON-ready record; `ledger` stores it. Nothing here knows about files.
+test accuracy (all, per object size), ECE, the final training loss, and the extra probes the
+experiment asks for. It returns a JSON-ready record; `ledger` stores it. Nothing here knows
+about files, except `source_state`, which says which code computes the runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torchvision
 
-from inception_lab import smoke
 from inception_lab.data import make_loaders
 from inception_lab.metrics import expected_calibration_error
 from inception_lab.models import build
@@ -26,9 +31,43 @@ from inception_lab.train import fit, predict
 
 from . import probes
 
-__all__ = ["machine", "train_run"]
+__all__ = ["SourceState", "machine", "source_state", "train_run"]
 
 ROOT = Path(__file__).resolve().parents[2]
+_TRACKED = ("inception_lab", "pyproject.toml")  # what decides a run's numbers
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceState:
+    """The code a job computes with: its commit and, for an uncommitted tree, a hash of the diff."""
+
+    commit: str
+    diff_sha256: str | None
+
+    @property
+    def clean(self) -> bool:
+        return self.diff_sha256 is None
+
+
+def source_state() -> SourceState:
+    """The commit of the package's checkout and a sha256 of `git diff HEAD` over the package
+    and pyproject.toml when they differ from it ("unknown" outside a git checkout)."""
+    try:
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        diff = _git("diff", "HEAD", "--", *_TRACKED)
+        untracked = _git("ls-files", "--others", "--exclude-standard", "--", *_TRACKED)
+    except (OSError, subprocess.CalledProcessError):
+        return SourceState("unknown", None)
+    if not diff and not untracked:
+        return SourceState(commit, None)
+    digest = hashlib.sha256((diff + "\n" + untracked).encode()).hexdigest()[:16]
+    return SourceState(commit, digest)
 
 
 def _cpu_model() -> str:
@@ -41,26 +80,21 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "inception_lab"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        return head + ("+changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine(device: torch.device) -> dict[str, Any]:
-    """Where a run was computed: device, CPU model and SIMD level, threads, versions, commit."""
+def machine(device: torch.device, source: SourceState | None = None) -> dict[str, Any]:
+    """Where and with what a run was computed: device, CPU model and SIMD level, threads,
+    Python / torch / torchvision / numpy versions, commit (and diff hash), date."""
+    source = source_state() if source is None else source
     info = {
         "device": str(device),
         "cpu": _cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
         "torch": torch.__version__,
-        "commit": _commit(),
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "commit": source.commit,
+        "diff_sha256": source.diff_sha256,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if device.type == "cuda":
@@ -69,12 +103,20 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 
 def _loaders(config: dict[str, Any], seed: int, device: torch.device):
+    """Training and validation images drawn with `seed`, the fixed test set with the config's
+    test_seed; batch order and augmentation from `seed`. Generated in memory (~1 s per run)."""
     d = config["data"]
-    return make_loaders(
-        "shapes", batch_size=config["batch_size"], device=device, seed=seed,
-        train_size=d["train_size"], val_size=d["val_size"], test_size=d["test_size"],
-        scale_ranges=d["scale_ranges"], clutter=d["clutter"],
-    )  # fmt: skip
+    variant = {"scale_ranges": d["scale_ranges"], "clutter": d["clutter"]}
+
+    def draw(data_seed: int, sizes: dict[str, int]):
+        with tempfile.TemporaryDirectory() as root:  # the generator's cache, not kept
+            return make_loaders("shapes", batch_size=d["batch_size"], device=device, root=root,
+                                seed=seed, data_seed=data_seed, sizes=sizes, **variant)  # fmt: skip
+
+    few = 30  # one balanced block of the split a draw does not need
+    train = draw(seed, {"train": d["train_size"], "val": d["val_size"], "test": few})
+    test = draw(d["test_seed"], {"train": few, "val": few, "test": d["test_size"]})
+    return dataclasses.replace(train, test=test.test)
 
 
 def _all(loader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -84,43 +126,56 @@ def _all(loader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def train_run(
-    config: dict[str, Any], seed: int, measure: tuple[str, ...] = (), device: Any = None
+    config: dict[str, Any],
+    seed: int,
+    measure: tuple[str, ...] = (),
+    device: Any = None,
+    source: SourceState | None = None,
+    **fit_overrides: Any,
 ) -> dict[str, Any]:
-    """Train `config` (see `catalog.BASE`) with `seed` and return the run's record:
-    {"seed", "config", "epochs": per-epoch History records, "val_acc", "test_acc",
-    "test_by_scale", "test_ece", "train_seconds", "images_per_s", "params", "macs", "machine",
-    and one entry per measurement in `measure`}. Accuracies in [0, 1]."""
+    """Train `config` (see `catalog.resolve`) with `seed` and return the run's record:
+    {"seed", "config", "epochs": per-epoch History records, "final_train_loss", "val_acc",
+    "test_acc", "test_by_scale", "test_ece", "train_seconds", "images_per_s", "params", "macs",
+    "machine", and one entry per measurement in `measure`}. Accuracies in [0, 1].
+    fit_overrides: extra `train.fit` options that do not change the numbers' meaning (a smoke
+    run's step cap); a record made with them is never stored in the ledger."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaders = _loaders(config, seed, device)
     torch.manual_seed(seed)  # the weights' initialisation depends on the seed too
     model = build(config["model"], num_classes=10, **config["model_args"]).to(device)
-    if config.get("head_dropout") is not None:
+    if config["head_dropout"] is not None:
         model.dropout.p = float(config["head_dropout"])
-    record: dict[str, Any] = {"seed": seed, "config": config}
+    record: dict[str, Any] = {"seed": seed, "data_seed": seed, "config": config}
     record["params"] = count_params(model)
     record["macs"] = count_macs(model, (3, 32, 32))
     if "grad_norm" in measure:  # one fixed batch of training images, before and after training
         train_images, train_labels, _ = _all(loaders.train, device)
         batch = (train_images[:128], train_labels[:128].to(device))
-        record["grad_norm"] = {"init": probes.stage_grad_norms(model, *batch, config["aux_weight"])}
+        aux_weight = config["fit"]["aux_weight"]
+        record["grad_norm"] = {"init": probes.stage_grad_norms(model, *batch, aux_weight)}
     t0 = time.perf_counter()
-    history = fit(
-        model, loaders, config["epochs"], optimizer=config["optimizer"], lr=config["lr"],
-        weight_decay=config["weight_decay"], schedule=config["schedule"],
-        label_smoothing=config["label_smoothing"], aux_weight=config["aux_weight"],
-        grad_clip=config["grad_clip"], seed=seed, device=device, progress=False,
-    )  # fmt: skip
+    history = fit(model, loaders, seed=seed, device=device, progress=False,
+                  **config["fit"], **fit_overrides)  # fmt: skip
     record["train_seconds"] = round(time.perf_counter() - t0, 2)
     record["epochs"] = history.to_dict()["records"]
+    record["final_train_loss"] = history.records[-1]["train_loss"]
     speeds = [r["images_per_s"] for r in history.records]
     record["images_per_s"] = round(sum(speeds) / len(speeds), 1)
     record["val_acc"] = history.records[-1]["val_acc"]
+    _measure_test(record, model, loaders, device, measure)
+    if "grad_norm" in measure:
+        record["grad_norm"]["final"] = probes.stage_grad_norms(model, *batch, aux_weight)
+    record["machine"] = machine(device, source)
+    record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    return record
 
+
+def _measure_test(record: dict, model, loaders, device: torch.device, measure) -> None:
+    """Test accuracy (all, per object size), ECE, and the after-training probes, into record."""
     test_images, test_labels, test_scales = _all(loaders.test, device)
-    test_probs, labels = predict(model, loaders.test)  # a smoke run predicts a few batches only
-    test_images, test_labels, test_scales = (
-        t[: len(labels)] for t in (test_images, test_labels, test_scales)
-    )
+    test_probs, labels = predict(model, loaders.test)
+    n = len(labels)  # a smoke run predicts a few batches only
+    test_images, test_labels, test_scales = test_images[:n], test_labels[:n], test_scales[:n]
     if not torch.equal(labels.cpu(), test_labels.cpu()):  # the test loader must not shuffle
         raise RuntimeError("the test loader's order differs from the dataset's")
     record["test_by_scale"] = probes.accuracy_by_scale(test_probs, test_labels, test_scales)
@@ -130,14 +185,8 @@ def train_run(
         record["branch_ablation"] = probes.branch_ablation(
             model, test_images, test_labels, test_scales
         )
-    if "grad_norm" in measure:
-        record["grad_norm"]["final"] = probes.stage_grad_norms(model, *batch, config["aux_weight"])
     if "temperature" in measure:
         val_probs, val_labels = predict(model, loaders.val)
         record["temperature"] = probes.temperature_scaling(
             val_probs, val_labels, test_probs, test_labels
         )
-    record["machine"] = machine(device)
-    record["smoke"] = smoke.ACTIVE
-    record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
-    return record
