@@ -105,6 +105,18 @@ def test_malformed_solution_regions_are_refused_with_a_clear_message(source, mes
     assert any(message in p for p in nbgrader_meta.plan(notebook(source), "x.ipynb").problems)
 
 
+def test_two_functions_of_one_exercise_share_its_cell_and_its_check():
+    source = (
+        "def a():\n    # Exercise 1: a\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"
+        "\n\ndef b():\n    # Exercise 1: b\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION"
+    )
+    nb = notebook(source, "checks.ab(a, b)")
+    assert [e.number for e in nbgrader_meta.find_exercises(nb)] == [1, 1]
+    assert nbgrader_meta.plan(nb, "01_a.ipynb").problems == []
+    mixed = notebook(source.replace("Exercise 1: b", "Exercise 2: b"), "checks.ab(a, b)")
+    assert any("share one cell" in p for p in nbgrader_meta.plan(mixed, "01_a.ipynb").problems)
+
+
 def test_a_region_whose_stub_breaks_the_cell_is_reported():
     # The region holds part of an expression: replacing it would leave invalid Python.
     source = (

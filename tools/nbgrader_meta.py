@@ -41,7 +41,9 @@ nbgrader cannot grade as it stands:
   next execution count (later counts move up by one, so they stay 1, 2, 3, ...);
 - a solution region that holds a `def`/`class` statement or a docstring: the stub would take the
   signature away from the learner; move the signature and docstring above `# Exercise N:`;
-- a solution cell without a check cell right after it, or with two solution regions.
+- a solution cell without a check cell right after it, or with the regions of two exercises
+  (several regions of one exercise, each under its own `# Exercise N:` line with the same N, are
+  fine: two functions to write, each keeping its signature).
 
 Usage:  python tools/nbgrader_meta.py check [NOTEBOOK ...]
         python tools/nbgrader_meta.py apply [--split] [NOTEBOOK ...]
@@ -190,7 +192,14 @@ def find_exercises(nb: Any, where: str = "notebook") -> list[Exercise]:
                 )
             continue
         exercises += _regions(source, index, where)
-    numbers = [e.number for e in exercises]
+    # Several regions of one cell with the same number are the parts of one exercise (two
+    # functions to write, say): each part keeps its own signature and docstring in the stub.
+    numbers = [
+        e.number
+        for i, e in enumerate(exercises)
+        if i == 0
+        or (e.cell_index, e.number) != (exercises[i - 1].cell_index, exercises[i - 1].number)
+    ]
     if numbers != list(range(1, len(numbers) + 1)):
         raise ExerciseFormatError(
             f"{where}: exercises must be numbered 1, 2, 3, ... in order of appearance; "
@@ -379,7 +388,7 @@ def plan(nb: Any, name: str) -> Plan:
         exercise = found[0]
         source = cell_source(cells[index])
         result.metadata[index] = solution_metadata(lesson, exercise.number)
-        if len(found) > 1:
+        if len({e.number for e in found}) > 1:
             result.problems.append(
                 f"{name}, cell {index}: Exercises {', '.join(str(e.number) for e in found)} share "
                 "one cell; give each exercise its own cell and check cell, so each scores its "
