@@ -137,3 +137,34 @@ def test_a_citation_covers_only_its_own_sentence_and_needs_a_place():
 
 def test_each_number_is_reported_once_per_cell():
     assert len(problems("It took 186 steps; yes, 186 steps, and 90.8% accuracy.")) == 2
+
+
+# --------------------------------------------------------------------------- verdicts
+VERDICT = "[primary] test_acc: a - b: difference +3.0 points, 95% CI [+1.0, +5.0]: difference shown"
+
+
+def verdict_problems(*cells) -> list[str]:
+    nb = new_notebook(cells=[new_markdown_cell(c) if isinstance(c, str) else c for c in cells])
+    return check_notebooks.check_verdicts(nb, "lesson.ipynb")
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The reduced module was ahead on every seed.",
+        "There is no difference between the two.",
+        "BN is ahead of the plain network.",
+        "The factorized network outperforms its twin.",
+    ],
+)
+def test_a_verdict_needs_a_printed_comparison_above_it(sentence):
+    title = "# Lesson\n\n- you will see which is ahead of the other"  # plans: exempt
+    found = verdict_problems(title, sentence)
+    assert len(found) == 1 and "cell 1: the prose states a verdict" in found[0], found
+    assert verdict_problems(title, printing(VERDICT), sentence) == []
+    assert len(verdict_problems(title, sentence, printing(VERDICT))) == 1  # below does not count
+
+
+def test_sentences_without_a_verdict_and_code_pass():
+    plain = "Each seed draws its own data. `compare(no difference)` is code, not prose."
+    assert verdict_problems("# Lesson", plain) == []

@@ -179,6 +179,7 @@ def tiny(monkeypatch):
             "config": config,
             "val_acc": val,
             "test_acc": test,
+            "epochs": [{"epoch": e, "val_acc": val * e / 3 + 0.001 * seed} for e in (1, 2, 3)],
             "machine": {
                 "commit": source.commit,
                 "cpu": "Test CPU",
@@ -292,6 +293,25 @@ def test_report_lines_state_the_interval_and_the_kind_of_comparison(tiny, tmp_pa
     live = report.live_vs_ledger(0.5, data, "fixed")
     assert "falls in" in live and "above that interval" in live
     assert "Test CPU (cpu, 1 thread, commit abc123)" in report.provenance(data)
+
+
+def test_a_live_run_of_a_stored_seed_is_compared_with_it_and_with_the_other_seeds(tiny, tmp_path):
+    data = ledger.run("tiny", results=tmp_path, log=lambda m: None)
+    metric = ledger.epoch_metric(2)  # the validation accuracy after epoch 2 (a short live run)
+    assert metric == "epochs.1.val_acc"
+    by_seed = ledger.summarize(data, metric)["fixed"]["by_seed"]
+    runs = [r for r in data["runs"] if r["label"] == "fixed"]
+    assert by_seed == {r["seed"]: r["epochs"][1]["val_acc"] for r in runs}
+    others = [v for seed, v in by_seed.items() if seed != 0]
+    low, high = stats.prediction_interval(others)  # seed 0 is not a new seed for its interval
+    same = report.live_vs_ledger(by_seed[0], data, "fixed", metric, seed=0)
+    assert "the ledger's seed 0: the same to the digit" in same
+    assert f"falls in {100 * low:.1f}% to {100 * high:.1f}%" in same
+    assert f"from the ledger's {len(others)} other seeds" in same
+    moved = report.live_vs_ledger(by_seed[0] + 0.001, data, "fixed", metric, seed=0)
+    assert "a different number" in moved
+    with pytest.raises(ValueError, match="epoch must be"):
+        ledger.epoch_metric(0)
 
 
 def test_load_without_results_says_how_to_compute_them(tmp_path):

@@ -176,6 +176,11 @@ def test_a_hand_typed_duration_next_to_the_sentence_fails():
     assert rt.title_problems(f"# Lesson\n\n{expected}.\n", expected) == []
     problems = rt.title_problems(f"# Lesson\n\n{expected} (measured: 112 s).\n", expected)
     assert problems == ["durations typed by hand besides the run-time sentence: ['112 s']"]
+    # The core-path paragraph's class length is a plan, not a run time (notebooks/README.md).
+    core = "**Core path** (a 45-60 minute class): the whole lesson."
+    assert rt.title_problems(f"# Lesson\n\n{expected}.\n\n{core}\n", expected) == []
+    problems = rt.title_problems(f"# Lesson\n\n{expected}.\n\nA 45-60 minute lecture.\n", expected)
+    assert problems == ["durations typed by hand besides the run-time sentence: ['60 minute']"]
 
 
 def test_edited_tables_and_totals_fail_and_write_texts_repairs_only_them(copy_of_course):

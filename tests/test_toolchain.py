@@ -250,6 +250,119 @@ def test_convention_checker_finds_each_kind_of_problem(tmp_path):
     assert "execution count" not in problems and "parameters cell" not in problems
 
 
+CORE_TITLE = (
+    "# Lesson 3 — A lesson\n\n- one objective\n\n**Run time:** about 1 s\n\n"
+    "**Core path** (a 45-60 minute class): sections 1-2 and 4 and the exercises. "
+    "**Going further:** sections 3 and 5, for self-study or a longer session.\n\n"
+    "**You need:** nothing."
+)
+CORE_SECTIONS = [
+    "## 1. The idea",
+    "## 2. Its smallest demonstration\n\n### A subsection is not a section",
+    "## Exercise 1: not a section either",
+    "## 3. Going further: A reconciliation with the paper",
+    "## 4. The verdict",
+    "## 5. Going further: What is understood today",
+    "## Summary",
+]
+
+
+def core_problems(title: str, sections: list[str], name: str = "03_lesson.ipynb") -> list[str]:
+    """The core-path problems of a lesson with this title cell and these markdown cells."""
+    nb = notebook(*(new_markdown_cell(s) for s in sections), title=title)
+    nb.cells.insert(
+        2, new_code_cell("# Exercise 1: do it\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
+    )
+    return check_notebooks.check_core_path(nb, name, check_notebooks.lesson_number(name))
+
+
+def test_core_path_check_accepts_a_marked_lesson_and_skips_the_welcome():
+    assert core_problems(CORE_TITLE, CORE_SECTIONS) == []
+    whole = CORE_TITLE.split("**Core path**")[0] + (
+        "**Core path** (a 45-60 minute class): the whole lesson.\n\n**You need:** nothing."
+    )
+    plain = [s.replace("Going further: ", "") for s in CORE_SECTIONS]
+    assert core_problems(whole, plain) == []
+    # The welcome (lesson 0) and files without a lesson number have no sections to mark.
+    assert core_problems("# Welcome\n\n- one", ["## 2. Who"], name="00_welcome.ipynb") == []
+    assert core_problems("# Welcome\n\n- one", ["## 2. Who"], name="scratch.ipynb") == []
+    # The class length is a plan, not a number the claims check wants printed; elsewhere it is.
+    nb = notebook(new_markdown_cell("A 45-60 minute lecture."), title=CORE_TITLE)
+    found = check_notebooks.check_claims(nb, "03_lesson.ipynb")
+    assert {p.split(": the prose")[0] for p in found} == {"03_lesson.ipynb, cell 1"}, found
+    assert "cites 45" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("sections 1-4 and the exercises.", [1, 2, 3, 4]),
+        ("sections 1–3, 5 and 7-8, for self-study", [1, 2, 3, 5, 7, 8]),
+        ("section 6, for self-study", [6]),
+        ("sections 1-2 and 4 and the exercises", [1, 2, 4]),
+        ("the exercises only", []),
+    ],
+)
+def test_section_numbers_reads_lists_and_ranges(text, numbers):
+    assert check_notebooks.section_numbers(text) == numbers
+
+
+def test_core_path_check_reports_every_problem_at_once():
+    # Sections 1, 2, 2, 4: a repeat and a gap; section 2 marked but named core; the title names
+    # section 9 (core) and 3 (going further), which do not exist, and 4 both core and going
+    # further; an unnumbered going-further heading.
+    sections = [
+        "## 1. The idea",
+        "## 2. Going further: Demonstration",
+        "## 2. The verdict",
+        "## 4. Going further: Context",
+        "## Going further: a heading without a number",
+    ]
+    title = CORE_TITLE.replace("sections 1-2 and 4", "sections 1-2, 4 and 9").replace(
+        "sections 3 and 5", "sections 3-4"
+    )
+    problems = "\n".join(core_problems(title, sections))
+    for expected in [
+        "numbered [1, 2, 2, 4], expected [1, 2, 3, 4]; repeated: [2]",
+        "the core path names section(s) [9], which the lesson does not have",
+        "the going-further list names section(s) [3], which the lesson does not have",
+        "section 2 ('Going further: Demonstration') is headed 'Going further:' but the title",
+        "section(s) [4] are named both core and going further",
+        "cell 6: the heading '## Going further: a heading without a number' is not numbered",
+    ]:
+        assert expected in problems, (expected, problems)
+    assert "section 4 (" not in problems  # named going further, and marked so
+
+    # No paragraph; two paragraphs; a paragraph away from the run time, in other words, or
+    # without the exercises; section 4 not placed at all.
+    missing = core_problems(CORE_TITLE.replace("**Core path**", "Core path"), CORE_SECTIONS)
+    assert missing == [
+        "03_lesson.ipynb, cell 0: the title cell needs one core-path paragraph after its run time "
+        "(found 0), like '**Core path** (a 45-60 minute class): sections 1-4 and the exercises. "
+        "**Going further:** sections 5-6, for self-study or a longer session.' (or '... class): "
+        "the whole lesson.')"
+    ]
+    paragraph = CORE_TITLE.split("\n\n")[3]
+    assert "found 2" in core_problems(CORE_TITLE + "\n\n" + paragraph, CORE_SECTIONS)[0]
+    moved = CORE_TITLE.replace(paragraph + "\n\n", "") + "\n\n" + paragraph
+    assert core_problems(moved, CORE_SECTIONS) == [
+        "03_lesson.ipynb, cell 0: the core-path paragraph must come right after the run-time "
+        "paragraph"
+    ]
+    reworded = core_problems(CORE_TITLE.replace("(a 45-60 minute class)", "(one hour)"), [])
+    assert len(reworded) == 1 and "must read like" in reworded[0]
+    no_exercises = CORE_TITLE.replace(" and the exercises", "").replace("1-2 and 4", "1-2, 4")
+    assert core_problems(no_exercises, CORE_SECTIONS) == [
+        "03_lesson.ipynb, cell 0: the exercises are on the core path: the paragraph must say so"
+    ]
+    unplaced = CORE_TITLE.replace("1-2 and 4", "1-2")
+    assert "does not place section(s) [4]" in "\n".join(core_problems(unplaced, CORE_SECTIONS))
+    whole = CORE_TITLE.replace("sections 1-2 and 4 and the exercises.", "the whole lesson.")
+    assert "'the whole lesson' is core, yet it names going-further sections" in "\n".join(
+        core_problems(whole, CORE_SECTIONS)
+    )
+
+
 # --------------------------------------------------------------------------- nbval sanitize file
 def _sanitize(text: str) -> str:
     for regex, replacement in get_sanitize_patterns(SANITIZE.read_text()):

@@ -152,6 +152,25 @@ def test_loss_decreases_and_history_is_complete():
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_stop_after_trains_the_first_epochs_of_the_longer_run_exactly():
+    """A short live run (stop_after=2 of 4 epochs) keeps the 4-epoch schedule, so its epochs,
+    learning rates and weights are the full run's first two: a lesson can compare it with the
+    ledger's stored run to the digit. A run of epochs=2 is another run (a shorter schedule)."""
+    runs = {}
+    for name, options in (("full", {}), ("stopped", {"stop_after": 2}), ("short", {"epochs": 2})):
+        torch.manual_seed(0)
+        model = TinyNet()
+        history = fit(model, loaders(), **quiet(lr=0.1, seed=0, **{"epochs": 4, **options}))
+        runs[name] = (history, model)
+    full, stopped, short = (runs[k][0] for k in ("full", "stopped", "short"))
+    keys = ("train_loss", "val_acc", "val_loss", "lr")
+    assert len(stopped) == 2 and [stopped[k] for k in keys] == [full[k][:2] for k in keys]
+    assert stopped.config["epochs"] == 4 and stopped.config["stop_after"] == 2
+    assert stopped.config["total_steps"] == full.config["total_steps"]
+    assert short["lr"] != full["lr"][:2]  # a 2-epoch schedule decays sooner
+    assert full.config["stop_after"] is None
+
+
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adamw"])
 def test_other_optimizers_learn(optimizer):
     torch.manual_seed(0)
@@ -277,6 +296,7 @@ BAD_VALUES = {
     "resume": ["yes"],
     "progress": [None, 1],
     "smoke_steps": [0, True],
+    "stop_after": [0, 1.5, True],
 }
 
 
@@ -616,13 +636,14 @@ def test_cli_defaults_are_fit_config_defaults_and_every_flag_reaches_the_config(
     parser = cli.build_parser()
     assert cli._fit_config(parser.parse_args([])) == FitConfig()
     argv = words(
-        "--epochs 3 --steps-per-epoch 4 --optimizer adamw --lr 0.01 --weight-decay 0 "
+        "--epochs 3 --stop-after 2 --steps-per-epoch 4 --optimizer adamw --lr 0.01 --weight-decay 0 "
         "--schedule none --label-smoothing 0.1 --aux-weight 0 --grad-clip 2 --amp bf16 "
         "--channels-last off --compile --device cpu --sync-bn --deterministic --seed 7 "
         "--checkpoint-dir ck --resume --no-progress --smoke-steps 2"
     )
     expected = FitConfig(
         epochs=3,
+        stop_after=2,
         steps_per_epoch=4,
         optimizer="adamw",
         lr=0.01,

@@ -202,7 +202,161 @@ def check_notebook(path: Path) -> list[str]:
         find_exercises(nb, name)
     except ExerciseFormatError as err:
         problems.append(str(err))
-    return problems + check_claims(nb, name)
+    return (
+        problems
+        + check_core_path(nb, name, lesson_number(path))
+        + check_claims(nb, name)
+        + check_verdicts(nb, name)
+    )
+
+
+# --------------------------------------------------------------------------- the core path
+# notebooks/README.md, "Core path": a lesson's sections are its `## N. Title` headings, numbered
+# 1, 2, 3, ...; those off the core path are headed `## N. Going further: Title`, and the title
+# cell says which are which in one paragraph after its run time, e.g.
+#   **Core path** (a 45-60 minute class): sections 1-4 and the exercises. **Going further:**
+#   sections 5-6, for self-study or a longer session.
+# or `**Core path** (a 45-60 minute class): the whole lesson.` Every lesson but the welcome.
+SECTION = re.compile(r"^##[ \t]+(\d+)\.[ \t]+(.*?)[ \t]*$", re.MULTILINE)
+UNNUMBERED_FURTHER = re.compile(r"^##[ \t]+(?!\d)[^\n]*going further[^\n]*", re.I | re.M)
+GOING_FURTHER = "Going further: "
+CORE_PATH = re.compile(
+    r"^\*\*Core path\*\* \(a 45-60 minute class\): (?P<core>.*?)"
+    r"(?:\s\*\*Going further:\*\* (?P<further>.*))?$",
+    re.DOTALL,
+)
+WHOLE_LESSON = "the whole lesson."
+SECTION_LIST = re.compile(
+    r"\bsections?\s+((?:\d+(?:\s*[-–]\s*\d+)?)(?:\s*(?:,|and|,\s*and)\s*\d+(?:\s*[-–]\s*\d+)?)*)"
+)
+
+
+def lesson_number(path: Path) -> int | None:
+    """The lesson number of a notebook named `NN_topic.ipynb` (0: the welcome), else None."""
+    match = re.match(r"(\d+)_", Path(path).name)
+    return int(match[1]) if match else None
+
+
+def section_numbers(text: str) -> list[int]:
+    """The section numbers a sentence names: "sections 1-4 and 7" gives [1, 2, 3, 4, 7]."""
+    numbers = []
+    for listed in SECTION_LIST.findall(text):
+        for low, high in re.findall(r"(\d+)(?:\s*[-–]\s*(\d+))?", listed):
+            numbers += range(int(low), int(high or low) + 1)
+    return numbers
+
+
+def _paragraphs(markdown: str) -> list[str]:
+    """The paragraphs of a markdown cell, each joined into one line."""
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", markdown) if p.strip()]
+
+
+def _sections(nb, name: str) -> tuple[list[int], dict[int, str], list[str]]:
+    """The numbers of the `## N. Title` headings in order, {number: title} (the first of each),
+    and the problems of their numbering: 1..n in order without repeats, no unnumbered
+    going-further heading."""
+    found, titles, problems = [], {}, []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for match in SECTION.finditer(cell.source):
+            found.append(int(match[1]))
+            titles.setdefault(int(match[1]), match[2])
+        problems += [
+            f"{name}, cell {i}: the heading {match[0].strip()!r} is not numbered; a going-further "
+            f"section is headed '## N. {GOING_FURTHER}Title'"
+            for match in UNNUMBERED_FURTHER.finditer(cell.source)
+        ]
+    expected = list(range(1, len(found) + 1))
+    if found != expected:
+        repeated = sorted({n for n in found if found.count(n) > 1})
+        problems.append(
+            f"{name}: the sections (## N. Title) are numbered {found}, expected {expected}"
+            + (f"; repeated: {repeated}" if repeated else "")
+        )
+    return found, titles, problems
+
+
+def _core_path_paragraph(nb, name: str) -> tuple[re.Match | None, list[str]]:
+    """The title cell's core-path paragraph parsed by CORE_PATH (None if missing or malformed),
+    and its problems: exactly one, right after the run-time paragraph, in the template's words."""
+    first = nb.cells[0]
+    paragraphs = _paragraphs(first.source) if first.cell_type == "markdown" else []
+    marks = [k for k, p in enumerate(paragraphs) if p.startswith("**Core path**")]
+    template = (
+        "'**Core path** (a 45-60 minute class): sections 1-4 and the exercises. "
+        "**Going further:** sections 5-6, for self-study or a longer session.' (or '... class): "
+        f"{WHOLE_LESSON}')"
+    )
+    if len(marks) != 1:
+        return None, [
+            f"{name}, cell 0: the title cell needs one core-path paragraph after its run time "
+            f"(found {len(marks)}), like {template}"
+        ]
+    problems = []
+    run_time = [k for k, p in enumerate(paragraphs) if "**Run time:**" in p]
+    if run_time and marks[0] != run_time[0] + 1:
+        problems.append(
+            f"{name}, cell 0: the core-path paragraph must come right after the run-time paragraph"
+        )
+    match = CORE_PATH.match(paragraphs[marks[0]])
+    if match is None:
+        problems.append(f"{name}, cell 0: the core-path paragraph must read like {template}")
+    return match, problems
+
+
+def check_core_path(nb, name: str, number: int | None) -> list[str]:
+    """The core-path marks of a lesson (number >= 1): sections numbered 1..n, the title cell's
+    core-path paragraph right after its run time, naming every section once and no other, and
+    the `Going further: ` prefix on exactly the sections it names as going further. Every
+    problem is reported, one line each."""
+    if number is None or number < 1 or not nb.cells:
+        return []
+    found, titles, problems = _sections(nb, name)
+    match, paragraph_problems = _core_path_paragraph(nb, name)
+    problems += paragraph_problems
+    if match is None:
+        return problems
+    where = f"{name}, cell 0"
+    whole = match["core"].strip() == WHOLE_LESSON
+    core = list(titles) if whole else section_numbers(match["core"])
+    further = section_numbers(match["further"] or "")
+    if whole and match["further"] is not None:
+        problems.append(f"{where}: 'the whole lesson' is core, yet it names going-further sections")
+    if not whole and not core:
+        problems.append(f"{where}: the core path names no section (say 'sections 1-4')")
+    solutions = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    if not whole and "exercise" not in match["core"] and "### BEGIN SOLUTION" in solutions:
+        problems.append(f"{where}: the exercises are on the core path: the paragraph must say so")
+    for label, named in (("core path", core), ("going-further list", further)):
+        missing = sorted({n for n in named if n not in titles})
+        if missing:
+            problems.append(
+                f"{where}: the {label} names section(s) {missing}, which the lesson does not "
+                f"have (its sections: 1 to {len(found)})"
+            )
+    both = sorted(set(core) & set(further))
+    if both:
+        problems.append(f"{where}: section(s) {both} are named both core and going further")
+    unnamed = sorted(set(titles) - set(core) - set(further))
+    if unnamed:
+        problems.append(
+            f"{where}: the core-path paragraph does not place section(s) {unnamed}: name each "
+            "section in the core path or in the going-further list"
+        )
+    for n, title in sorted(titles.items()):
+        marked = title.startswith(GOING_FURTHER)
+        if n in further and not marked:
+            problems.append(
+                f"{name}: section {n} ({title!r}) is named going further in the title cell: head "
+                f"it '## {n}. {GOING_FURTHER}...'"
+            )
+        elif n not in further and marked:
+            problems.append(
+                f"{name}: section {n} ({title!r}) is headed '{GOING_FURTHER.strip()}' but the title "
+                "cell does not name it going further"
+            )
+    return problems
 
 
 # --------------------------------------------------------------------------- numbers in the prose
@@ -239,6 +393,8 @@ CITATION = re.compile(
     rf"|{PLACE} (?:of|in) (?:the |its )?(?:[\w-]+ )?paper\b|\([Ss]ource: [^)]+\)"
 )
 DURATION = re.compile(r"\s*(?:s|sec|seconds?|min|minutes?|h|hours?)\b")
+# The length of a class in a core-path paragraph ("a 45-60 minute class") is a plan, not a claim.
+CORE_PATH_MARK = re.compile(r"\bcore path\b", re.IGNORECASE)
 ABBREVIATION = re.compile(r"\b(?:al|Fig|e\.g|i\.e|vs|Eq|cf|p|approx|etc)\.$")
 
 
@@ -302,7 +458,8 @@ def _units(markdown: str) -> list[tuple[str, str]]:
 def prose_claims(markdown: str) -> list[tuple[str, float, float, str]]:
     """The numbers a markdown cell reports without citing them: (as written, value, tolerance,
     unit). Exempt: code, math, links; NAMING numbers; years 1900-2099 and integers 0-12 written
-    without a unit; durations in a sentence about the run time; sentences that cite a source."""
+    without a unit; durations in a sentence about the run time or the core path (a class's
+    length); sentences that cite a source."""
     claims = []
     for text, context in _units(markdown):
         if CITATION.search(context):
@@ -314,8 +471,9 @@ def prose_claims(markdown: str) -> list[tuple[str, float, float, str]]:
             bare = not (unit or match["dec"] or match["exp"] or "," in match["int"])
             if bare and (value <= 12 or (len(match["int"]) == 4 and 1900 <= value <= 2099)):
                 continue
-            if RUN_TIME.search(context) and DURATION.match(text, end.end() if end else match.end()):
-                continue  # measured by `make course`, which no cell above can print
+            planned = RUN_TIME.search(context) or CORE_PATH_MARK.search(context)
+            if planned and DURATION.match(text, end.end() if end else match.end()):
+                continue  # a run time `make course` measures, or a class's planned length
             claims.append((match[0].strip(), value, tolerance, unit))
     return claims
 
@@ -351,6 +509,40 @@ def check_claims(nb, name: str) -> list[str]:
                     "(print it in a code cell above, or cite its source: notebooks/README.md, "
                     '"Numbers in the prose")'
                 )
+    return problems
+
+
+# A verdict in the prose ("on every seed", "no difference", "ahead of", ...) reads a comparison,
+# so a printed verdict line of the ledger's compare (or a live run's interval) must stand above it.
+VERDICT_PHRASE = re.compile(
+    r"\b(?:on every seed|(?:no )?differences? shown|no (?:real |clear )?difference|"
+    r"ahead (?:of|on)|outperform\w*|clearly (?:better|worse|ahead|behind))\b",
+    re.IGNORECASE,
+)
+VERDICT_LINE = re.compile(
+    r"difference shown|ahead on every seed|within the seed spread|95% CI|that interval",
+    re.IGNORECASE,
+)
+
+
+def check_verdicts(nb, name: str) -> list[str]:
+    """One problem per markdown sentence that states a verdict (VERDICT_PHRASE) with no verdict
+    line (VERDICT_LINE: a `compare` line, a live run against its interval) printed above it.
+    The title cell (its learning objectives are plans, not findings) is exempt."""
+    problems, seen = [], False
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            seen = seen or any(VERDICT_LINE.search(t) for t in _output_texts(cell))
+        elif cell.cell_type == "markdown" and i > 0 and not seen:
+            prose = NOT_PROSE.sub(_blank, cell.source)
+            for sentence in _sentences(prose):
+                found = VERDICT_PHRASE.search(sentence)
+                if found:
+                    problems.append(
+                        f"{name}, cell {i}: the prose states a verdict ({found.group(0)!r}) but "
+                        "no verdict line is printed above it (print the comparison first: "
+                        'notebooks/README.md, "Verdicts in the prose")'
+                    )
     return problems
 
 

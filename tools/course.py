@@ -3,10 +3,11 @@
     python tools/course.py run [--budget cpu|gpu] [--seed N] [--smoke-steps N] [--record-times]
                                [NOTEBOOK ...]
         Execute every notebook in notebooks/ (sorted by name) with papermill into
-        build/notebooks/, render each to build/site/<name>.html, write build/site/index.html
-        (lesson titles, measured and recorded run times, status) and build/timings.json, and
-        print a summary table. Exits 1 if any notebook fails, naming the notebook and the
-        failing cell. Without --record-times no committed file is modified.
+        build/notebooks/, render each to build/site/<name>.html (the MathJax and widget manager
+        files its pages load go to build/site/static/: the site works offline), write
+        build/site/index.html (lesson titles, measured and recorded run times, status) and
+        build/timings.json, and print a summary table. Exits 1 if any notebook fails, naming the
+        notebook and the failing cell. Without --record-times no committed file is modified.
 
         --smoke-steps N passes SMOKE_STEPS=N to every notebook (`make smoke-gpu`): each training
         run stops after N batches per epoch and at most 2 epochs, and no accuracy is asserted.
@@ -36,12 +37,14 @@ import html
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -49,6 +52,9 @@ import check_notebooks
 import lessons
 import run_times
 from nbgrader_meta import write_notebook
+
+if TYPE_CHECKING:
+    from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "python3"  # the kernel of the environment running this script (jupyter_client maps it)
@@ -165,11 +171,106 @@ def run_notebook(
     )
 
 
-def render_html(executed: Path, target: Path) -> None:
+# The site works without internet (a classroom offline): its pages load MathJax and the widget
+# manager from build/site/static/, copied there from installed packages, never from a CDN.
+# MathJax 2 comes from the PyPI package jupyter-server-mathjax (what the classic notebook served);
+# the widget manager, which no PyPI package ships, is vendored in tools/vendor/html-manager/.
+SITE_STATIC = "static"
+HTML_MANAGER = ROOT / "tools" / "vendor" / "html-manager"
+HTML_MANAGER_VERSION = "1.0.15"  # npm @jupyter-widgets/html-manager, dist/embed.js (its README)
+# The MathJax configuration files the page loads (config/<name>.js of jupyter-server-mathjax).
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+# The lab template, less what would load from a URL: require.js (nothing on the pages needs it:
+# embed.js is self-contained) and mermaid.js (no lesson has a diagram); MathJax from the local copy,
+# configured like the classic notebook's, whose fonts (STIX-Web) are the ones the package ships.
+OFFLINE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script>
+window.MathJax = {
+  tex2jax: {
+    inlineMath: [["$", "$"], ["\\(", "\\)"]],
+    displayMath: [["$$", "$$"], ["\\[", "\\]"]],
+    processEscapes: true,
+    processEnvironments: true
+  },
+  TeX: {equationNumbers: {autoNumber: "AMS", useLabelIds: true}},
+  displayAlign: "center",
+  messageStyle: "none",
+  "HTML-CSS": {
+    availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
+    linebreaks: {automatic: true}
+  }
+};
+</script>
+<script src="{{ resources.mathjax_url }}"></script>
+{%- endblock html_head_js_mathjax -%}
+"""
+
+
+def site_assets() -> dict[str, Path]:
+    """What the pages load, by folder under build/site/static/: folder name -> source folder."""
+    import importlib.util
+
+    # Found, not imported: importing the package would start loading jupyter_server.
+    mathjax = importlib.util.find_spec("jupyter_server_mathjax")
+    if mathjax is None or not mathjax.submodule_search_locations:
+        raise FileNotFoundError(
+            "the site's MathJax comes from the package jupyter-server-mathjax, which is not "
+            "installed: make venv (or pip install 'jupyter-server-mathjax>=0.2.6')"
+        )
+    return {
+        "mathjax": Path(mathjax.submodule_search_locations[0]) / "static",
+        "html-manager": HTML_MANAGER,
+    }
+
+
+def _manifest(folder: Path) -> list[str]:
+    return sorted(
+        f"{p.relative_to(folder).as_posix()} {p.stat().st_size}"
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != ".manifest"
+    )
+
+
+def install_site_assets(site: Path) -> None:
+    """Copy MathJax and the widget manager to site/static/ (once: a folder whose files match its
+    source's, by name and size, is left as it is)."""
+    for name, source in site_assets().items():
+        if not source.is_dir():
+            raise FileNotFoundError(f"the site's {name} files are missing: no folder {source}")
+        target = site / SITE_STATIC / name
+        wanted = "\n".join(_manifest(source))
+        stamp = target / ".manifest"
+        if stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
+        stamp.write_text(wanted, encoding="utf-8")
+
+
+def offline_exporter() -> HTMLExporter:
+    """nbconvert's lab HTML exporter whose pages load every script from site/static/."""
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
+    return HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+        template_file="offline.html.j2",
+        mathjax_url=f"{SITE_STATIC}/mathjax/MathJax.js?config={MATHJAX_CONFIG}",
+        widget_renderer_url=f"{SITE_STATIC}/html-manager/embed.js",
+    )
+
+
+def render_html(executed: Path, target: Path) -> None:
+    """Render an executed notebook to target (a page of the site, build/site/<name>.html) and put
+    the files its scripts load beside it, in target's folder/static/."""
     nb = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    install_site_assets(target.parent)
+    body, _ = offline_exporter().from_notebook_node(nb)
     # Links between lessons point at notebooks; on the site they point at the rendered pages.
     body = re.sub(r'href="(\d\d_[\w-]+)\.ipynb"', r'href="\1.html"', body)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,9 @@ DURATION = re.compile(
     r"\b\d+(?:\.\d+)?\s?(?:s|secs?|seconds?|mins?|minutes?|h|hours?)\b", re.IGNORECASE
 )
 TOTAL = re.compile(r"(the whole course takes )(about [\d.]+ (?:s|min))")
+# The length of a class in a title cell's core-path paragraph (notebooks/README.md): a plan,
+# not a run time.
+CLASS_LENGTH = re.compile(r"\(a \d+-\d+ minute class\)")
 
 
 class RunTimesError(ValueError):
@@ -274,7 +277,8 @@ def title_problems(source: str, expected: str) -> list[str]:
             f"expected the sentence {expected!r} once, found {count}"
             + (f" (it says {found[0]!r})" if found and count == 0 else "")
         )
-    stale = DURATION.findall(SENTENCE.sub("", source))  # the sentence's own time is not stale
+    # The sentence's own time is not stale, nor the length of a class in the core-path paragraph.
+    stale = DURATION.findall(CLASS_LENGTH.sub("", SENTENCE.sub("", source)))
     if stale:
         problems.append(f"durations typed by hand besides the run-time sentence: {stale}")
     return problems

@@ -14,7 +14,17 @@ Command line: `python -m inception_lab.experiments list | show | run | verify` (
 """
 
 from .catalog import DATA, EXPERIMENTS, FIT, Arm, Comparison, Experiment, resolve
-from .ledger import RESULTS, chosen_lr, get, load, run, summarize, train_one, verify
+from .ledger import (
+    RESULTS,
+    chosen_lr,
+    epoch_metric,
+    get,
+    load,
+    run,
+    summarize,
+    train_one,
+    verify,
+)
 from .report import compare, comparisons, live_vs_ledger, provenance, sweep, table
 from .stats import paired_difference, prediction_interval
 
@@ -29,6 +39,7 @@ __all__ = [
     "chosen_lr",
     "compare",
     "comparisons",
+    "epoch_metric",
     "get",
     "live_vs_ledger",
     "load",

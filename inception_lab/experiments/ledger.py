@@ -19,11 +19,22 @@ from typing import Any
 import torch
 
 from inception_lab._io import atomic_write
+from inception_lab._validate import check_int
 
 from .catalog import EXPERIMENTS, SWEEP_SEEDS, Experiment, resolve
 from .runner import ROOT, SourceState, source_state, train_run
 
-__all__ = ["RESULTS", "chosen_lr", "get", "load", "run", "summarize", "train_one", "verify"]
+__all__ = [
+    "RESULTS",
+    "chosen_lr",
+    "epoch_metric",
+    "get",
+    "load",
+    "run",
+    "summarize",
+    "train_one",
+    "verify",
+]
 
 RESULTS = ROOT / "experiments" / "results"
 FORMAT = 2
@@ -276,8 +287,16 @@ def provenance_of(data: dict[str, Any], name: str, budget: str) -> dict[str, Any
 def _value(record: dict, metric: str) -> float:
     value: Any = record
     for part in metric.split("."):
-        value = value[part]
+        value = value[int(part)] if isinstance(value, list) else value[part]
     return float(value)
+
+
+def epoch_metric(epoch: int, key: str = "val_acc") -> str:
+    """The `summarize` metric of one epoch's record (1-based `epoch`), e.g. "epochs.2.val_acc"
+    for the validation accuracy after epoch 3: what a short live run (`train_one(...,
+    stop_after=3)`) is compared on."""
+    check_int("epoch", epoch, minimum=1)
+    return f"epochs.{epoch - 1}.{key}"
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -320,10 +339,13 @@ def train_one(
     budget: str = "cpu",
     device: Any = None,
     smoke_steps: int | None = None,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train one arm live as the ledger did (same data, recipe, tuned rate and measurements),
-    optionally for fewer `epochs` or as a smoke run; nothing is stored. Returns the run's record
-    (see `runner.train_run`) for `report.live_vs_ledger`."""
+    optionally for fewer `epochs` (a shorter schedule: another run) or only the first
+    `stop_after` epochs of the ledger's run (the same schedule: they equal the stored run's first
+    epochs, compared with `report.live_vs_ledger(..., metric=epoch_metric(stop_after))`), or as a
+    smoke run; nothing is stored. Returns the run's record (see `runner.train_run`)."""
     experiment = get(name)
     arm = experiment.arms[label] if label in experiment.arms else None
     lr = None
@@ -331,10 +353,15 @@ def train_one(
         lr = chosen_lr(experiment, label, load(name)["runs"])["lr"]
     config = resolve(experiment, label, budget, lr)
     if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-        config["fit"]["epochs"] = epochs
-    return train_run(config, seed, experiment.measure, device, smoke_steps=smoke_steps)
+        config["fit"]["epochs"] = check_int("epochs", epochs, minimum=1)
+    if stop_after is not None and check_int("stop_after", stop_after) >= config["fit"]["epochs"]:
+        raise ValueError(
+            f"stop_after must be below the run's {config['fit']['epochs']} epochs (it stops the "
+            f"run early), got {stop_after}"
+        )
+    return train_run(
+        config, seed, experiment.measure, device, smoke_steps=smoke_steps, stop_after=stop_after
+    )
 
 
 def verify(

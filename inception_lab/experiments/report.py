@@ -127,16 +127,33 @@ def sweep(data: dict[str, Any], label: str) -> str:
 
 
 def live_vs_ledger(
-    value: float, data: dict[str, Any], label: str, metric: str = "test_acc", note: str = ""
+    value: float,
+    data: dict[str, Any],
+    label: str,
+    metric: str = "test_acc",
+    note: str = "",
+    seed: int | None = None,
 ) -> str:
     """Where one live result falls against the 95% prediction interval of a new seed from the
-    stored seeds of `label` (mean ± t * sd * sqrt(1 + 1/n)), with what differs (`note`)."""
+    stored seeds of `label` (mean ± t * sd * sqrt(1 + 1/n)), with what differs (`note`).
+
+    With the live run's `seed`, when the ledger stored that seed too: whether the live value is
+    the stored one to the digit (the same computation), and the interval from the other seeds
+    only (a seed is not a new seed for its own interval)."""
     s = summarize(data, metric)[label]
-    low, high = prediction_interval(s["values"])
+    by_seed = s["by_seed"]
+    own = by_seed.get(seed) if seed is not None else None
+    others = [v for k, v in by_seed.items() if own is None or k != seed]
+    low, high = prediction_interval(others)
     where = "inside" if low <= value <= high else "below" if value < low else "above"
-    text = (
-        f"your run: {_pct(value)}; a new seed of {label!r} falls in {_pct(low)} to "
-        f"{_pct(high)} 95% of the time (from the ledger's {s['n']} seeds, mean "
-        f"{_pct(s['mean'])}): {where} that interval"
+    text = f"your run: {_pct(value)}"
+    if own is not None:
+        same = "the same to the digit" if value == own else f"{_pct(own)}: a different number"
+        text = f"your run (seed {seed}): {_pct(value)}; the ledger's seed {seed}: {same}"
+    whose = "other " if own is not None else ""
+    text += (
+        f"; a new seed of {label!r} falls in {_pct(low)} to {_pct(high)} 95% of the time (from "
+        f"the ledger's {len(others)} {whose}seeds, mean {_pct(sum(others) / len(others))}): "
+        f"{where} that interval"
     )
     return text + (f" ({note})" if note else "")

@@ -140,13 +140,16 @@ def train_run(
     device: Any = None,
     source: SourceState | None = None,
     smoke_steps: int | None = None,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train `config` (see `catalog.resolve`) with `seed` and return the run's record:
     {"seed", "config", "epochs": per-epoch History records, "final_train_loss", "val_acc",
     "test_acc", "test_by_scale", "test_ece", "train_seconds", "images_per_s", "params", "macs",
     "machine", and one entry per measurement in `measure`}. Accuracies in [0, 1].
     smoke_steps: a smoke run (a few batches per epoch and evaluation, `train.FitConfig`); the
-    ledger never stores one."""
+    ledger never stores one. stop_after: train only the first epochs of the run (on its full
+    schedule, so they equal the stored run's first epochs) and measure nothing on the test set;
+    the ledger never stores such a run either."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaders = _loaders(config, seed, device)
     torch.manual_seed(seed)  # the weights' initialisation depends on the seed too
@@ -169,6 +172,7 @@ def train_run(
         device=device,
         progress=False,
         smoke_steps=smoke_steps,
+        stop_after=stop_after,
         **config["fit"],
     )
     record["train_seconds"] = round(time.perf_counter() - t0, 2)
@@ -177,11 +181,16 @@ def train_run(
     speeds = [r["images_per_s"] for r in history.records]
     record["images_per_s"] = round(sum(speeds) / len(speeds), 1)
     record["val_acc"] = history.records[-1]["val_acc"]
+    record["machine"] = machine(device, source)
+    record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    if len(history.records) < config["fit"]["epochs"]:  # a short look: no test measurements
+        record["stopped_after"] = len(history.records)
+        return record
     _measure_test(record, model, loaders, device, measure, smoke_steps)
     if "grad_norm" in measure:
         record["grad_norm"]["final"] = probes.stage_grad_norms(model, *batch, aux_weight)
-    record["machine"] = machine(device, source)
-    record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
+    record["machine"] = record.pop("machine")  # keep the stored key order: machine last
+    record["omp_num_threads"] = record.pop("omp_num_threads")
     return record
 
 

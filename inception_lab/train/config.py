@@ -131,6 +131,13 @@ class FitConfig:
     `FIELDS[name].metadata["help"]` is a field's help text, `to_dict()` the JSON-ready settings."""
 
     epochs: int = option(5, _positive_int, "number of epochs", OPTIMIZATION)
+    stop_after: int | None = option(
+        None,
+        _optional(_positive_int),
+        "train only the first this-many of the `epochs`, on the schedule of all of them: the "
+        "first epochs of a longer run, equal to its stored ones (a lesson's short live run)",
+        OPTIMIZATION,
+    )
     steps_per_epoch: int | None = option(
         None,
         _optional(_positive_int),
@@ -266,9 +273,14 @@ class FitConfig:
             DEFAULT_WEIGHT_DECAY[self.optimizer] if self.weight_decay is None else self.weight_decay
         )
 
-    def epochs_to_run(self) -> int:
-        """`epochs`, or at most SMOKE_MAX_EPOCHS in a smoke run."""
+    def epochs_planned(self) -> int:
+        """The epochs the schedule spans: `epochs`, or at most SMOKE_MAX_EPOCHS in a smoke run."""
         return self.epochs if self.smoke_steps is None else min(self.epochs, SMOKE_MAX_EPOCHS)
+
+    def epochs_to_run(self) -> int:
+        """The epochs trained: `epochs_planned`, cut to `stop_after`."""
+        planned = self.epochs_planned()
+        return planned if self.stop_after is None else min(planned, self.stop_after)
 
     def cap_batches(self, n: int | None) -> int | None:
         """A cap on batches: `n` (None = all), tightened to `smoke_steps` in a smoke run."""

@@ -66,21 +66,24 @@ def fit(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     train_loader, val_loader = _split_data(data)
-    epochs, steps = cfg.epochs_to_run(), _steps_per_epoch(train_loader, cfg)
+    # The schedule spans the planned epochs; stop_after ends the run early on that schedule.
+    planned, epochs = cfg.epochs_planned(), cfg.epochs_to_run()
+    steps = _steps_per_epoch(train_loader, cfg)
     rank, world_size = dist_info()
     run = _Run.setup(model, cfg, cfg.progress and rank == 0)
     check_same_steps(steps, run.device)
     opt = optim.make_optimizer(model, cfg.optimizer, cfg.resolved_lr(), cfg.resolved_weight_decay())
-    scheduler = optim.make_schedule(opt, cfg.schedule, epochs * steps)
+    scheduler = optim.make_schedule(opt, cfg.schedule, planned * steps)
     scaler = make_grad_scaler(run.device, run.amp)
     resolved = {  # History.config: the options, with what this run made of them
         **cfg.to_dict(),
         "model": type(model).__qualname__,
         "lr": cfg.resolved_lr(),
         "weight_decay": cfg.resolved_weight_decay(),
-        "epochs": epochs,
+        "epochs": planned,
+        "stop_after": epochs if epochs < planned else None,
         "steps_per_epoch": steps,
-        "total_steps": epochs * steps,
+        "total_steps": planned * steps,
         "amp": run.amp.name,
         "channels_last": run.channels_last,
         "device": run.device.type,
