@@ -198,7 +198,8 @@ def test_naive_forward_rejects_the_course_block_run_with_the_learners_weights():
             ref.branches[f"branch{name}"][0].conv = getattr(m, f"conv{name}")
         return ref(x)
 
-    with pytest.raises(LibraryShortcut, match=r"Hint: .*do not call blocks.MultiBranch.forward"):
+    # building the course block (its ConvBNAct branches) already raises, as running it would
+    with pytest.raises(LibraryShortcut, match=r"Hint: .*do not call blocks\.(ConvBNAct|Multi)"):
         checks.naive_forward(make_naive(via_course_block))
     x = torch.randn(1, 3, 5, 5)  # and the block works again afterwards
     assert blocks.NaiveInception(3, 1, 1, 1)(x).shape == (1, 6, 5, 5)
@@ -415,3 +416,61 @@ def test_naive_forward_lets_the_student_stub_through():
 
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         checks.naive_forward(make_naive(stub))
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_patching_the_checks_helpers_in_an_earlier_cell_is_refused():
+    """Shortcut: `checks.lesson01.require = lambda *a: None` (and its diagnoses) in a cell before
+    the check, so that nothing can fail; the check restores them and says so."""
+    originals = {n: getattr(lesson01, n) for n in ("require", "_check_shape", "_diagnose_branches")}
+    for name in originals:
+        setattr(lesson01, name, lambda *args, **kwargs: None)
+    try:
+        with pytest.raises(AssertionError, match=r"checks.lesson01.require.*replaced before"):
+            checks.naive_forward(make_naive(lambda m, x: torch.zeros(1)))
+        assert all(getattr(lesson01, n) is f for n, f in originals.items())  # restored
+    finally:
+        for name, f in originals.items():
+            setattr(lesson01, name, f)
+    checks.naive_forward(make_naive(right_forward))  # and the right answer passes again
+
+
+def test_shortcut_rebinding_a_check_to_a_silent_function_is_refused():
+    """Shortcut: `checks.naive_forward = lambda *a: None`, so that the check cell does nothing."""
+    check = checks.naive_forward
+    with pytest.raises(AttributeError, match="cannot be replaced"):
+        checks.naive_forward = lambda *args: None
+    with pytest.raises(AttributeError, match="cannot be deleted"):
+        del checks.naive_forward
+    assert checks.naive_forward is check
+
+
+def test_shortcut_the_course_blocks_branches_run_one_by_one_is_refused():
+    """Shortcut: build blocks.NaiveInception in forward, plug in the module's convs, and run its
+    branches (the course's ReLUs) one by one instead of the block's forward."""
+
+    def borrowed_branches(m, x):
+        ref = blocks.NaiveInception(
+            x.shape[1], m.conv1x1.out_channels, m.conv3x3.out_channels, m.conv5x5.out_channels
+        )
+        for name in ("1x1", "3x3", "5x5"):
+            ref.branches[f"branch{name}"][0].conv = getattr(m, f"conv{name}")
+        return torch.cat([branch(x) for branch in ref.branches.values()], dim=1)
+
+    with pytest.raises(LibraryShortcut, match=r"write the forward pass yourself; do not call"):
+        checks.naive_forward(make_naive(borrowed_branches))
+
+
+def test_shortcut_a_conv3d_built_and_counted_is_refused():
+    """Shortcut: nn.Conv2d is blocked, so build each conv as an nn.Conv3d with a 1 x k x k kernel
+    (the same parameters) and count those."""
+
+    def conv3d_count(in_ch, ch1x1, ch3x3, ch5x5):
+        convs = [nn.Conv3d(in_ch, c, (1, k, k)) for c, k in ((ch1x1, 1), (ch3x3, 3), (ch5x5, 5))]
+        return ch1x1 + ch3x3 + ch5x5 + in_ch, sum(p.numel() for c in convs for p in c.parameters())
+
+    assert conv3d_count(**CONFIG_3B) == right_counts(**CONFIG_3B)  # a real shortcut
+    with pytest.raises(LibraryShortcut, match="write the counts yourself; do not call"):
+        checks.naive_counts(conv3d_count)
+    checks.naive_counts(right_counts)

@@ -10,7 +10,7 @@ from torch.utils import flop_counter
 from torch.utils.flop_counter import FlopCounterMode
 
 from inception_lab import checks, profile
-from inception_lab.checks import lesson02
+from inception_lab.checks import LibraryShortcut, lesson02
 
 
 def right(in_ch, out_ch, k, h_out, w_out):
@@ -65,17 +65,23 @@ def typed_literal(in_ch, out_ch, k, h_out, w_out):
     return 130_056_192
 
 
-def looked_up(in_ch, out_ch, k, h_out, w_out):
-    """Shortcut: a table of the listed layers' counts, from the check's source."""
+def _listed_table():
     from inception_lab.checks.lesson02 import _MAC_CASES, _out_size
 
-    table = {
+    return {
         (i, o, kk, _out_size(h, kk, s), _out_size(w, kk, s)): right(
             i, o, kk, _out_size(h, kk, s), _out_size(w, kk, s)
         )
         for i, o, kk, s, h, w in _MAC_CASES
     }
-    return table.get((in_ch, out_ch, k, h_out, w_out), 0)
+
+
+_LISTED = _listed_table()  # built before the check runs (its helpers raise while yours run)
+
+
+def looked_up(in_ch, out_ch, k, h_out, w_out):
+    """Shortcut: a table of the listed layers' counts, from the check's source."""
+    return _LISTED.get((in_ch, out_ch, k, h_out, w_out), 0)
 
 
 @pytest.mark.parametrize(
@@ -99,7 +105,7 @@ def looked_up(in_ch, out_ch, k, h_out, w_out):
             lambda i, o, k, h, w: profile.count_macs(PREBUILT, (1, 1, 1)) * i * o * k * k * h * w,
             "do not call profile.count_macs",
         ),
-        (with_flop_counter_mode, "do not call FlopCounterMode.__enter__"),
+        (with_flop_counter_mode, r"do not call FlopCounterMode"),
         (with_torchs_formula, "do not call torch.utils.flop_counter.conv_flop_count"),
         (weights_of_a_built_conv, r"do not call nn.Conv2d\(...\)"),
         (typed_literal, "the same as for the first layer: .*not a typed-in value"),
@@ -257,3 +263,43 @@ def test_no_solution_is_importable():
     assert not [
         n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
     ]
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def with_torch_profiler(in_ch, out_ch, k, h_out, w_out):
+    """Shortcut: torch.profiler's FLOP estimate of a functional conv (no layer, no counter)."""
+    x, weight = torch.zeros(1, in_ch, h_out, w_out), torch.zeros(out_ch, in_ch, k, k)
+    with torch.profiler.profile(with_flops=True) as prof:
+        torch.nn.functional.conv2d(x, weight, padding=k // 2)
+    return sum(event.flops for event in prof.key_averages()) // 2
+
+
+def test_shortcut_torch_profiler_with_flops_is_refused():
+    with pytest.raises(LibraryShortcut, match=r"do not call torch.profiler.*profile\(...\)"):
+        checks.conv_mac_formula(with_torch_profiler)
+    checks.conv_mac_formula(right)
+
+
+def test_shortcut_the_checks_private_reference_is_refused():
+    """Shortcut: `lesson02._counted`, the check's own counter, imported from the package."""
+    with pytest.raises(LibraryShortcut, match=r"checks' own functions.*lesson02._counted"):
+        checks.conv_mac_formula(lambda i, o, k, h, w: lesson02._counted(i, o, k, 1, h, w))
+    with pytest.raises(LibraryShortcut, match=r"lesson02._channel_cost"):
+        checks.reduction_budget(lesson02._channel_cost, 71, 24, **TASK)
+
+
+def test_shortcut_the_lessons_explorer_is_refused():
+    """Shortcut: the lesson's explorer function, `widgets.bottleneck_costs`, for a reduction of 2
+    channels minus one of 1."""
+    from inception_lab import widgets
+
+    def explorer(in_ch, out_ch, k, size):
+        costs = [
+            widgets.bottleneck_costs(in_ch, r, out_ch, k, size)["bottleneck"]["macs"]
+            for r in (1, 2)
+        ]
+        return costs[1] - costs[0]
+
+    with pytest.raises(LibraryShortcut, match=r"do not call widgets\.bottleneck_costs"):
+        checks.reduction_budget(explorer, 71, 24, **TASK)

@@ -236,7 +236,7 @@ def flop_counted(c, h, w, k):
         (linear_counted, r"nn.Linear\(...\)"),
         (profiled, "profile.count_params"),
         (parameters_counted, "nn.Module.parameters"),
-        (flop_counted, "FlopCounterMode.__enter__"),
+        (flop_counted, "FlopCounterMode"),
     ],
 )
 def test_head_costs_rejects_counting_built_layers(fc, called):
@@ -405,3 +405,82 @@ def test_no_solution_is_importable():
         n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
     ]
     assert not hasattr(lesson03, "AUX_WEIGHT")  # the loss's weight is the learner's to find
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_the_course_head_hidden_behind_decoy_layers_is_refused():
+    """Shortcut: the paper's layers run for show, the output taken from the course's head (of
+    the GoogLeNet built earlier) held where `.modules()` does not look."""
+
+    class Decoy(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            self.layers = paper_head(in_ch)
+            self.__dict__["real"] = blocks.AuxClassifier(in_ch, 1000)  # not a submodule
+
+        def forward(self, x):
+            self.layers(x)
+            return self.real(x)
+
+    with pytest.raises(LibraryShortcut, match=r"do not call blocks\.AuxClassifier\.forward"):
+        checks.auxiliary_training(Decoy(512), Decoy(528), right_loss)
+
+
+def test_shortcut_an_output_not_from_the_heads_last_layer_is_refused():
+    """Shortcut: the paper's layers run for show, the output computed some other way."""
+
+    class Elsewhere(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            self.layers = paper_head(in_ch)
+
+        def forward(self, x):
+            return self.layers(x).detach() * 0 + x.mean() * torch.ones(x.shape[0], 1000)
+
+    with pytest.raises(AssertionError, match="other than what its last linear layer computes"):
+        checks.auxiliary_training(Elsewhere(512), Elsewhere(528), right_loss)
+
+
+def conv_as_linear(c, h, w, k):
+    """Shortcut: nn.Linear is blocked, so build the FC layer as an h x w convolution."""
+    conv = nn.Conv2d(c, k, (h, w))
+    return conv.weight.numel() + k, conv.weight.numel()
+
+
+def torchs_matmul_formula(c, h, w, k):
+    """Shortcut: torch's FLOP formula of a matrix product, on shapes alone."""
+    from torch.utils.flop_counter import mm_flop
+
+    macs = mm_flop([1, c * h * w], [c * h * w, k]) // 2
+    return macs + k, macs
+
+
+def the_checks_counter(c, h, w, k):
+    """Shortcut: the check's own private reference, `lesson03._counted_head`."""
+    return lesson03._counted_head(c, h, w, k, pooled=False)
+
+
+@pytest.mark.parametrize(
+    ("fc", "called"),
+    [
+        (conv_as_linear, r"write the count yourself; do not call nn._ConvNd"),
+        (torchs_matmul_formula, r"do not call torch.utils.flop_counter.mm_flop"),
+        (the_checks_counter, r"checks' own functions.*lesson03._counted_head"),
+    ],
+)
+def test_shortcut_other_counters_are_refused(fc, called):
+    assert fc(64, 4, 4, 10) == right_fc(64, 4, 4, 10)  # each is a real shortcut
+    with pytest.raises(LibraryShortcut, match=called):
+        checks.head_costs(fc, right_gap)
+
+
+def test_shortcut_torchvisions_googlenet_aux_head_is_refused():
+    """Shortcut: torchvision's `InceptionAux` (its GoogLeNet's auxiliary head) with the paper's
+    dropout: it pools adaptively to 4x4, not with the paper's fixed 5x5/3 window."""
+    from torchvision.models.googlenet import InceptionAux
+
+    with pytest.raises(AssertionError, match=r"Hint: aux_4a is not the paper's auxiliary head"):
+        checks.auxiliary_training(
+            InceptionAux(512, 1000, dropout=0.7), InceptionAux(528, 1000, dropout=0.7), right_loss
+        )

@@ -404,3 +404,49 @@ def test_no_solution_is_importable():
     assert not [
         n for n in public if re.search("reference|solution|expected|answer", n, re.IGNORECASE)
     ]
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_the_course_block_held_out_of_sight_is_refused():
+    """Shortcut: the solution's layers as decoys, the output from a blocks.GridReduction built
+    before the check (e.g. the one the lesson shows) held where `.modules()` does not look."""
+    course = blocks.GridReduction(64, {"b": [(16, 1), (64, 3)]}, padding=1)
+
+    class Hidden(GridReduce):
+        def __init__(self):
+            super().__init__()
+            self.__dict__["course"] = course  # not a submodule
+
+        def forward(self, x):
+            return self.course(x)
+
+    with pytest.raises(LibraryShortcut, match=r"do not call blocks.MultiBranch.forward"):
+        grid(Hidden())
+
+
+def test_shortcut_torchvisions_inception_v3_reduction_is_refused():
+    """Shortcut: torchvision's Inception v3 grid reduction (InceptionB), with a pool module to
+    show: its unpadded stride-2 layers give 7x7, not the 8x8 the exercise asks for."""
+    from torchvision.models.inception import InceptionB
+
+    class Borrowed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tv, self.pool = InceptionB(64), nn.MaxPool2d(3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.tv(x)
+
+    with pytest.raises(AssertionError, match=r"Hint: the grid should go from 16x16 to 8x8"):
+        grid(Borrowed())
+
+
+def test_issue_shortcut_a_1x7_and_a_7x1_conv_added_in_parallel_is_refused():
+    """Shortcut (issue 24): `checks.factorized_7x7` with a module that ADDS a (1, 7) and a (7, 1)
+    convolution of the same input: it sees a cross of 13 pixels, not the 7x7 window, and used
+    to print "Correct: same 7x7 window" (the window was measured as a row and a column extent)."""
+    assert window_size(Parallel(3, 4), 3) == 13
+    with pytest.raises(AssertionError, match=r"sees a cross of 13 pixels.*in series"):
+        checks.factorized_7x7(Parallel)
+    checks.factorized_7x7(right_pair)

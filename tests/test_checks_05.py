@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from inception_lab import checks
 from inception_lab.checks import LibraryShortcut, lesson05
@@ -566,3 +567,109 @@ def test_layer_norm_bound_by_name_before_the_check_is_caught():
 
     with pytest.raises(LibraryShortcut, match=BN_SHORTCUT + "torch.nn.functional.layer_norm"):
         checks.batch_norm_forward(rearranged(by_name))
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def via_decomposition(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """Shortcut: PyTorch's own batch norm written in Python (torch._decomp), which runs only
+    elementary operators (mean, var, rsqrt): the statistics updated out of the graph."""
+    from torch._decomp import decompositions
+
+    with torch.no_grad():
+        decompositions.native_batch_norm(
+            x, weight, bias, running_mean, running_var, training, momentum, eps
+        )
+    stats = (running_mean.clone(), running_var.clone()) if not training else (None, None)
+    return decompositions.native_batch_norm(x, weight, bias, *stats, training, momentum, eps)[0]
+
+
+def via_decomposition_table(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """Shortcut: the same decomposition, looked up in torch._decomp.decomposition_table."""
+    from torch._decomp import decomposition_table
+
+    aten = torch.ops.aten
+    if not training:
+        op = decomposition_table[aten._native_batch_norm_legit_no_training.default]
+        return op(x, weight, bias, running_mean, running_var, momentum, eps)[0]
+    op = decomposition_table[aten._native_batch_norm_legit.default]
+    return op(x, weight, bias, running_mean, running_var, True, momentum, eps)[0]
+
+
+@pytest.mark.parametrize("shortcut", [via_decomposition, via_decomposition_table])
+def test_shortcut_pythons_decomposed_batch_norm_is_refused(shortcut):
+    x, mean, var = torch.randn(4, 3, 2, 5), torch.zeros(3), torch.ones(3)
+    want = F.batch_norm(x, None, None, torch.ones(3) * 2, torch.zeros(3), True, 0.1, 1e-3)
+    got = shortcut(x, mean, var, torch.ones(3) * 2, torch.zeros(3), True, 0.1, 1e-3)
+    assert torch.allclose(got, want, atol=1e-5)  # a real shortcut
+    with pytest.raises(LibraryShortcut, match=BN_SHORTCUT + r"torch._decomp.decompositions"):
+        checks.batch_norm_forward(shortcut)
+    assert torch.allclose(
+        shortcut(x, mean, var, torch.ones(3) * 2, torch.zeros(3), True, 0.1, 1e-3), want, atol=1e-5
+    )
+
+
+def test_shortcut_the_checks_private_normalization_is_refused():
+    """Shortcut: `lesson05._normalize`, the check's own normalization, imported by name."""
+
+    def borrowed(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+        mean, var = x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
+        return lesson05._normalize(x, mean, var, weight, bias, eps)
+
+    with pytest.raises(LibraryShortcut, match=r"checks' own functions.*lesson05._normalize"):
+        checks.batch_norm_forward(borrowed)
+
+
+def fold_through_linear_fusion(conv, bn):
+    """Shortcut: torch's fuse_linear_bn_weights on the flattened filters (a conv is a linear
+    map per pixel), reshaped back."""
+    from torch.nn.utils.fusion import fuse_linear_bn_weights
+
+    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+    weight, bias = fuse_linear_bn_weights(
+        conv.weight.flatten(1), bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+    )
+    return weight.reshape(conv.weight.shape).detach(), bias.detach()
+
+
+def fold_by_running_decomposed_bn(conv, bn):
+    """Shortcut: BN's affine map read off by running PyTorch's Python batch norm on 0 and 1."""
+    from torch._decomp import decompositions
+
+    def bn_of(value):
+        t = torch.full((1, conv.out_channels, 1, 1), value)
+        stats = (bn.running_mean.clone(), bn.running_var.clone())
+        return decompositions.native_batch_norm(t, bn.weight, bn.bias, *stats, False, 0.1, bn.eps)[
+            0
+        ].flatten()
+
+    shift, scale = bn_of(0.0), bn_of(1.0) - bn_of(0.0)
+    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+    return (conv.weight * scale.view(-1, 1, 1, 1)).detach(), (bias * scale + shift).detach()
+
+
+def fold_with_the_checks_reference(conv, bn):
+    """Shortcut: `lesson05._fold_reference`, the check's own folding, imported by name."""
+    return lesson05._fold_reference(conv, bn)
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "called"),
+    [
+        (fold_through_linear_fusion, r"write the folding yourself; do not call .*fuse_linear_bn"),
+        (fold_by_running_decomposed_bn, r"write the folding yourself; do not call torch._decomp"),
+        (fold_with_the_checks_reference, r"checks' own functions.*lesson05._fold_reference"),
+    ],
+)
+def test_shortcut_other_routes_to_the_folding_are_refused(shortcut, called):
+    conv, bn = nn.Conv2d(3, 4, 3, padding=1).eval(), nn.BatchNorm2d(4).eval()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2), bn.weight.uniform_(0.5, 2)
+        weight, bias = shortcut(conv, bn)
+        x = torch.randn(1, 3, 6, 6)
+        assert torch.allclose(
+            F.conv2d(x, weight.float(), bias.float(), padding=1), bn(conv(x)), atol=1e-5
+        )
+    with pytest.raises(LibraryShortcut, match=called):
+        checks.fold_batch_norm(shortcut)
+    checks.fold_batch_norm(make_fold())

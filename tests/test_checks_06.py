@@ -1,13 +1,14 @@
 """The lesson 06 checks (smoothed loss, calibration error) pass right answers, hint at wrong ones."""
 
 import re
+import secrets
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from inception_lab import checks, metrics, train, viz
-from inception_lab.checks import lesson06
+from inception_lab.checks import LibraryShortcut, lesson06
 from inception_lab.metrics import expected_calibration_error as _ece_bound_early
 
 
@@ -116,7 +117,9 @@ def test_calibration_error_correct_answer_passes(capsys):
     ],
 )
 def test_calibration_error_rejects_the_course_ece(shortcut):
-    """The course's own ECE gives the right numbers; the exercise is to write it."""
+    """Shortcut (issue 24): `checks.calibration_error` with
+    `metrics.expected_calibration_error(probs, labels, n_bins)`, and the course's other routes to
+    the same number; the exercise is to write it."""
     with pytest.raises(
         AssertionError, match=r"^Not yet. Hint: this exercise asks you to write the expected "
     ) as info:
@@ -311,7 +314,7 @@ def test_calibration_error_random_case_has_edges_and_passes_right_answers(monkey
         confidence = probs.max(1).values
         on_edge = (confidence * n_bins == (confidence * n_bins).round()) & (confidence < 1)
         assert on_edge.any() or (confidence == 1).any()
-        monkeypatch.setattr(lesson06, "unseen_seed", lambda seed=seed: seed)
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         checks.calibration_error(ece)
         checks.calibration_error(_bucketized(right=False))
 
@@ -323,7 +326,7 @@ def test_calibration_error_random_case_catches_a_lookup_of_the_fixed_cases(monke
     def lookup(probs, labels, n_bins=10):
         return ece(probs, labels, n_bins) if len(labels) in known else 0.0
 
-    monkeypatch.setattr(lesson06, "unseen_seed", lambda: 1)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 1)
     with pytest.raises(AssertionError, match=r"Not yet. Hint:"):
         checks.calibration_error(lookup)
 
@@ -351,3 +354,78 @@ def _random_case_only(fn, seed):
     expected = lesson06._ece_reference(confidence, predicted == labels, n_bins)
     if not _close(value, expected):
         lesson06._diagnose_ece(value, probs, labels, n_bins)
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def via_timm(logits, labels, eps):
+    """Shortcut: timm's LabelSmoothingCrossEntropy, (1 - eps) NLL + eps mean(-log p): the
+    exercise's formula, from a library the course installs."""
+    from timm.loss import LabelSmoothingCrossEntropy
+
+    return LabelSmoothingCrossEntropy(smoothing=eps)(logits, labels)
+
+
+def test_shortcut_timm_imported_inside_the_function_is_refused():
+    import sys
+
+    if "timm.loss" in sys.modules:
+        pytest.skip("timm.loss was imported earlier in this process")
+    with pytest.raises(LibraryShortcut, match=r"write the label-smoothed loss yourself.*timm"):
+        checks.smoothed_loss(via_timm)
+    assert "timm.loss" not in sys.modules
+
+
+def test_shortcut_timms_label_smoothing_loss_is_refused():
+    import timm.loss  # imported before the check: its forward is blocked
+
+    z, y = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    assert torch.isclose(via_timm(z, y, 0.1), F.cross_entropy(z, y, label_smoothing=0.1))
+    with pytest.raises(LibraryShortcut, match=r"do not call .*LabelSmoothingCrossEntropy.forward"):
+        checks.smoothed_loss(via_timm)
+    assert torch.isclose(via_timm(z, y, 0.1), F.cross_entropy(z, y, label_smoothing=0.1))
+    assert timm.loss.LabelSmoothingCrossEntropy is not None
+
+
+def test_shortcut_the_explorers_targets_are_refused():
+    """Shortcut: the lesson's explorer, `widgets.label_smoothing_summary`, builds the targets."""
+    from inception_lab import widgets
+
+    def explorer_targets(logits, labels, eps):
+        summary = widgets.label_smoothing_summary(eps, logits.shape[1])
+        targets = torch.full_like(logits, summary["target_other"])
+        targets.scatter_(1, labels[:, None], summary["target_true"])
+        return -(targets * logits.log_softmax(1)).sum(1).mean()
+
+    with pytest.raises(LibraryShortcut, match="write the label-smoothed loss yourself"):
+        checks.smoothed_loss(explorer_targets)
+
+
+def test_shortcut_a_table_of_the_fixed_batch_is_refused(monkeypatch):
+    """Shortcut: the library's smoothed loss typed in for the check's fixed (7, 5) batch and its
+    eps (found in the check's source), anything else only roughly right."""
+    g = torch.Generator().manual_seed(6)
+    logits, labels = torch.randn(7, 5, generator=g) * 3, torch.randint(0, 5, (7,), generator=g)
+    table = {e: F.cross_entropy(logits, labels, label_smoothing=e) for e in (0.0, 0.1, 0.2, 0.3)}
+
+    def fixed_batch_only(z, y, eps):
+        if z.shape == (7, 5) and torch.equal(z.detach(), logits):  # the fixed batch: typed in
+            return smoothed_ce(z, y, eps) - smoothed_ce(z, y, eps).detach() + table[eps]
+        return smoothed_ce(z, y, 0.1)  # elsewhere a fixed eps
+
+    for seed in (1, 2, 3):
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
+        with pytest.raises(AssertionError, match=r"Not yet. Hint: .*eps"):
+            checks.smoothed_loss(fixed_batch_only)
+        checks.smoothed_loss(smoothed_ce)  # the drawn case passes the right answer
+
+
+def test_shortcut_the_checks_private_ece_is_refused():
+    """Shortcut: `lesson06._ece_reference`, the check's own ECE, imported by name."""
+
+    def borrowed(probs, labels, n_bins=10):
+        confidence, predicted = probs.max(1)
+        return lesson06._ece_reference(confidence, predicted == labels, n_bins)
+
+    with pytest.raises(LibraryShortcut, match=r"checks' own functions.*lesson06._ece_reference"):
+        checks.calibration_error(borrowed)

@@ -2,11 +2,13 @@
 answer typical mistakes with their hint."""
 
 import re
+import secrets
 
 import pytest
 import torch
 
 from inception_lab import blocks, checks, models, train
+from inception_lab.checks import LibraryShortcut
 from inception_lab.checks.lesson07 import _residual_reference_block
 
 
@@ -140,12 +142,11 @@ def test_scaled_residual_exercise_does_not_state_the_formula():
 
 def test_scaled_residual_random_scale_catches_a_table_of_the_fixed_ones(monkeypatch):
     # right for the three fixed scales only (a table typed from them)
-    from inception_lab.checks import lesson07
 
     def table(x, b, p, s):
         return torch.relu(x + {0.2: 0.2, 1.0: 1.0, 0.5: 0.5}.get(s, 0.3) * _project(x, b, p))
 
-    monkeypatch.setattr(lesson07, "unseen_seed", lambda: 0)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 0)
     with pytest.raises(AssertionError, match="Hint:"):
         checks.scaled_residual_forward(table)
 
@@ -321,3 +322,30 @@ def test_largest_stable_scale_lets_the_student_stub_through(tiny_sweep):
 
     with pytest.raises(NotImplementedError, match="Exercise 2"):
         check(stub, tiny_sweep[0])
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_the_checks_own_trainer_is_refused(tiny_sweep):
+    """Shortcut: the check's private `lesson07._Setting`, which trains a scale and says whether it
+    diverged, in place of building, training and catching TrainingDiverged."""
+    from inception_lab.checks import lesson07
+
+    def borrowed(candidates, model_kwargs, fit_kwargs, batches, seed):
+        setting = lesson07._Setting(model_kwargs, fit_kwargs, batches, seed)
+        return next((s for s in sorted(candidates, reverse=True) if setting.stable(s)), None)
+
+    batches, _ = tiny_sweep
+    with pytest.raises(LibraryShortcut, match=r"write the sweep yourself; do not call .*_Setting"):
+        check(borrowed, batches)
+
+
+def test_shortcut_the_checks_private_reference_block_is_refused():
+    """Shortcut: the check's private `_residual_reference_block`, run on x."""
+    from inception_lab.checks import lesson07
+
+    def borrowed(x, branches, project, scale):
+        return lesson07._residual_reference_block(scale)(x)
+
+    with pytest.raises(LibraryShortcut, match=r"lesson07._residual_reference_block"):
+        checks.scaled_residual_forward(borrowed)

@@ -1,13 +1,17 @@
 """The lesson 08 checks (images/s from timings, linear lr scaling with warmup) pass right answers
 and answer typical mistakes with their hint."""
 
+import math
 import re
+import secrets
+import warnings
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from inception_lab import checks, train
+from inception_lab.checks import LibraryShortcut
 
 
 # --------------------------------------------------------------------------- exercise 1
@@ -187,7 +191,7 @@ def test_scaled_lr_random_case_catches_a_table_of_the_fixed_cases(monkeypatch):
     from inception_lab.checks import lesson08
 
     table = {case[:5]: scaled_learning_rate(*case) for case in lesson08._LR_CASES}
-    monkeypatch.setattr(lesson08, "unseen_seed", lambda: 5)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 5)
     with pytest.raises(AssertionError, match="Hint:"):
         checks.scaled_lr(lambda *args: table.get(args, 0.1))
 
@@ -199,16 +203,15 @@ def test_throughput_random_case_catches_a_table_of_the_fixed_cases(monkeypatch):
         known = any(list(times) == list(t) for times, *_ in lesson08._THROUGHPUT_CASES)
         return images_per_second(t, b, w, n) if known else 320.0
 
-    monkeypatch.setattr(lesson08, "unseen_seed", lambda: 5)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 5)
     with pytest.raises(AssertionError, match="Hint:"):
         checks.throughput(table)
 
 
 def test_random_cases_pass_right_answers(monkeypatch):
-    from inception_lab.checks import lesson08
 
     for seed in range(10):
-        monkeypatch.setattr(lesson08, "unseen_seed", lambda seed=seed: seed)
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         checks.scaled_lr(scaled_learning_rate)
         checks.throughput(images_per_second)
 
@@ -287,6 +290,20 @@ def _gradscaler_step(model, images, labels, optimizer, scale, dtype=torch.bfloat
     return scaler.get_scale()
 
 
+def _cuda_gradscaler_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
+    """Shortcut: the older torch.cuda.amp.GradScaler (a subclass), disabled on the CPU or not."""
+    with warnings.catch_warnings():  # deprecated in favour of torch.amp.GradScaler("cuda")
+        warnings.simplefilter("ignore", FutureWarning)
+        scaler = torch.cuda.amp.GradScaler(init_scale=scale)
+    optimizer.zero_grad()
+    with torch.autocast("cpu", dtype=dtype):
+        loss = F.cross_entropy(model(images), labels)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return scaler.get_scale()
+
+
 def _foreach_unscale_step(model, images, labels, optimizer, scale, dtype=torch.bfloat16):
     # the ATen kernel GradScaler runs: unscales and looks for inf/NaN in one call
     optimizer.zero_grad()
@@ -329,9 +346,10 @@ def test_loss_scaling_wrong_steps_get_their_hint(mistake):
 
 @pytest.mark.parametrize(
     "shortcut",
-    [_gradscaler_step, _foreach_unscale_step, _train_fit_step],
+    [_gradscaler_step, _cuda_gradscaler_step, _foreach_unscale_step, _train_fit_step],
     ids=[
         "torch.amp.GradScaler",
+        "torch.cuda.amp.GradScaler",
         "torch._amp_foreach_non_finite_check_and_unscale_",
         "train.fit(amp='fp16')",
     ],
@@ -361,3 +379,58 @@ def test_loss_scaling_good_step_keeps_the_scale():
 
     with pytest.raises(AssertionError, match="after a good step return the same scale"):
         checks.loss_scaling(grows)
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_never_scaling_down_is_refused():
+    """Shortcut (issue 24): `base_lr * max(1, batch / base_batch)`, which never scales down, with
+    the warmup the exercise now asks for: refused on the cases with a batch below the base."""
+
+    def never_down(step, batch_size, base_lr=0.1, base_batch=256, warmup_steps=0):
+        return scaled_learning_rate(
+            step, max(batch_size, base_batch), base_lr, base_batch, warmup_steps
+        )
+
+    with pytest.raises(AssertionError, match=r"Hint: .*batch SMALLER than base_batch"):
+        checks.scaled_lr(never_down)
+
+
+def via_linear_lr(step, batch_size, base_lr=0.1, base_batch=256, warmup_steps=0):
+    """Shortcut: PyTorch's LinearLR does the warmup's ramp (from base_lr / target to target)."""
+    target = base_lr * batch_size / base_batch
+    if step >= warmup_steps:
+        return target
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=target)
+    ramp = torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=base_lr / target, end_factor=1.0, total_iters=warmup_steps
+    )
+    for _ in range(step):
+        optimizer.step()
+        ramp.step()
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_shortcut_a_pytorch_scheduler_is_refused():
+    for case in [(0, 1024, 0.1, 256, 100), (50, 1024, 0.1, 256, 100), (7, 2048, 0.2, 256, 20)]:
+        assert math.isclose(via_linear_lr(*case), scaled_learning_rate(*case))  # a real shortcut
+    with pytest.raises(
+        LibraryShortcut, match=r"write the learning rate yourself; do not call torch.optim"
+    ):
+        checks.scaled_lr(via_linear_lr)
+    checks.scaled_lr(scaled_learning_rate)  # and the right answer still passes
+
+
+def test_shortcut_patching_the_checks_comparison_in_an_earlier_cell_is_refused():
+    """Shortcut: `checks.lesson08._close = lambda a, b: True` before the check, then any number
+    (the 320 images/s the lesson prints)."""
+    from inception_lab.checks import lesson08
+
+    original = lesson08._close
+    lesson08._close = lambda a, b: True
+    try:
+        with pytest.raises(AssertionError, match=r"lesson08._close was replaced before the check"):
+            checks.throughput(lambda times, batch, warmup=2, world=1: 320.0)
+        assert lesson08._close is original
+    finally:
+        lesson08._close = original

@@ -2,12 +2,13 @@
 mistake with its own hint."""
 
 import re
+import secrets
 
 import pytest
 import torch
 
 from inception_lab import checks, metrics
-from inception_lab.checks import lesson09
+from inception_lab.checks import LibraryShortcut, lesson09
 from inception_lab.checks.lesson09 import _tied_batch, _top_k_batch, _top_k_reference
 from inception_lab.metrics import accuracy as _accuracy_bound_early
 
@@ -123,8 +124,9 @@ def test_top_k_error_errors_and_stubs():
 
 
 def test_top_k_error_reference_is_not_a_public_name():
-    # the shortcut `top_k_error = checks.lesson09.reference_top_k_error`: gone, and no public
-    # name of the module is a function other than the two checks
+    """Shortcut (issue 24): `top_k_error = checks.lesson09.reference_top_k_error`, the solution
+    importable from the package: gone, and no public name of the module is a function other than
+    the two checks (the private reference itself raises when used: see the audit below)."""
     assert not hasattr(lesson09, "reference_top_k_error")
     public = {
         name
@@ -172,7 +174,7 @@ def test_top_k_error_random_batch_catches_a_lookup_of_the_fixed_cases(monkeypatc
     def lookup(logits, labels, k):
         return by_comparison(logits, labels, k) if tuple(logits.shape) in fixed else 0.5
 
-    monkeypatch.setattr(lesson09, "unseen_seed", lambda: 3)  # a draw of neither shape nor 0.5
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 3)  # a draw of neither shape nor 0.5
     with pytest.raises(AssertionError, match="on a random batch of"):
         checks.top_k_error(lookup)
 
@@ -181,7 +183,7 @@ def test_top_k_error_random_batch_has_ties_and_any_k(monkeypatch):
     # the random batch is drawn from unseen_seed(): fix it to see that a right answer passes
     # for many draws (ties, k = C included)
     for seed in range(20):
-        monkeypatch.setattr(lesson09, "unseen_seed", lambda seed=seed: seed)
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         lesson09._check_random_batch(by_comparison)
 
 
@@ -344,12 +346,39 @@ def test_ten_crop_random_size_catches_a_fixed_centre(monkeypatch):
         out[9] = images.flip(-1)[..., top : top + size, left : left + size]
         return out
 
-    monkeypatch.setattr(lesson09, "unseen_seed", lambda: 0)  # a size whose centre is not (0, 0)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 0)  # a size whose centre is not (0, 0)
     with pytest.raises(AssertionError, match="centre crop"):
         checks.ten_crop(typed_centre)
 
 
 def test_ten_crop_random_sizes_pass_a_right_answer(monkeypatch):
     for seed in range(10):
-        monkeypatch.setattr(lesson09, "unseen_seed", lambda seed=seed: seed)
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         checks.ten_crop(ten_crop)
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def test_shortcut_the_private_reference_passed_as_the_answer_is_refused():
+    """Shortcut: `top_k_error = checks.lesson09._top_k_reference`, the private reference under
+    the exercise's name (its signature is the exercise's)."""
+    with pytest.raises(LibraryShortcut, match=r"checks' own functions.*lesson09._top_k_reference"):
+        checks.top_k_error(_top_k_reference)
+    with pytest.raises(LibraryShortcut, match=r"lesson09._reference_crops"):
+        checks.ten_crop(lambda images, size: torch.stack(lesson09._reference_crops(images, size)))
+    logits, labels = _tied_batch()
+    assert _top_k_reference(logits, labels, 3) == 0.0  # usable again afterwards
+
+
+def test_shortcut_timms_top_k_accuracy_is_refused_by_the_ties():
+    """Shortcut: timm's `accuracy(output, target, topk=(k,))` (a library the course installs),
+    as 1 - accuracy / 100; it ranks with topk, which breaks ties against the true class."""
+    from timm.utils import accuracy
+
+    def via_timm(logits, labels, k):
+        return 1 - accuracy(logits, labels, topk=(k,))[0].item() / 100
+
+    logits, labels, k = (*_top_k_batch(60, 12, seed=2), 5)
+    assert abs(via_timm(logits, labels, k) - _top_k_reference(logits, labels, k)) < 1e-6
+    with pytest.raises(AssertionError, match=r"Hint: on logits with TIES"):
+        checks.top_k_error(via_timm)

@@ -2,13 +2,14 @@
 give hints for wrong ones, and reject the shortcuts a learner might try."""
 
 import json
+import secrets
 
 import pytest
 import torch
 from torch import nn
 
 from inception_lab import blocks, checks, models, profile
-from inception_lab.checks import capstone_judge, lesson10
+from inception_lab.checks import LibraryShortcut, _common, capstone_judge, lesson10
 from inception_lab.experiments import protocol1
 
 
@@ -16,6 +17,14 @@ from inception_lab.experiments import protocol1
 def separable(in_ch, out_ch, k, size):
     weights = in_ch * k * k + in_ch * out_ch
     return weights, weights * size * size
+
+
+def stand_in(monkeypatch, owner, name, value):
+    """`monkeypatch.setattr` for a part of a check: the checks' record of what they loaded with
+    (against which they catch a learner's cell that replaced a part) takes the stand-in too."""
+    monkeypatch.setattr(owner, name, value)
+    key = (id(owner), name)
+    monkeypatch.setitem(_common._COURSE_PRISTINE, key, _common._state([(owner, name)])[key])
 
 
 def test_separable_cost_right_answer_passes(capsys):
@@ -111,7 +120,7 @@ def test_separable_cost_rejects_counting_by_the_library(shortcut):
 
 def test_separable_cost_random_layer_catches_a_table_of_the_fixed_ones(monkeypatch):
     table = {case: separable(*case) for case in lesson10._SEPARABLE_CASES}
-    monkeypatch.setattr(lesson10, "unseen_seed", lambda: 0)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 0)
     with pytest.raises(AssertionError, match=r"^Not yet\. Hint:"):
         checks.separable_conv_cost(lambda *case: table.get(case, (1, 1)))
 
@@ -120,7 +129,7 @@ def test_separable_cost_random_layers_pass_the_right_formula(monkeypatch):
     # small channel counts make several wrong formulas equal to the right one: the check must
     # not call a right answer wrong there (e.g. in_ch = 1, or k = 1)
     for seed in range(30):
-        monkeypatch.setattr(lesson10, "unseen_seed", lambda seed=seed: seed)
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         checks.separable_conv_cost(separable)
     for case in [(1, 5, 3, 4), (4, 1, 1, 1), (1, 1, 1, 1), (3, 3, 1, 2)]:
         lesson10._check_separable(separable(*case), *case)
@@ -260,7 +269,7 @@ def test_capstone_budget_rejects_a_block_built_but_bypassed():
 def test_capstone_budget_checks_what_each_multi_branch_block_does(monkeypatch, stage, hint):
     # the module rule alone rejects custom forward passes; with it lifted, the structure checks
     # behind it still catch a block that contributes nothing
-    monkeypatch.setattr(lesson10, "_allowed", lambda module: True)
+    stand_in(monkeypatch, lesson10, "_allowed", lambda module: True)
     with pytest.raises(AssertionError, match="^Not yet. Hint: .*" + hint):
         checks.capstone_budget(stage)
 
@@ -307,7 +316,7 @@ def test_capstone_held_out_images_are_a_draw_no_lesson_uses(tmp_path, monkeypatc
         )
         assert not (theirs["images"] == ours["images"]).all(axis=(1, 2, 3)).any()
     # generated in memory: nothing written to the data folder
-    monkeypatch.setattr(lesson10, "_HELD_OUT", {})
+    stand_in(monkeypatch, lesson10, "_HELD_OUT", {})
     before = {p.name for p in protocol1.RESULTS.parents[2].joinpath("data").glob("*")}
     lesson10._held_out(12345)
     after = {p.name for p in protocol1.RESULTS.parents[2].joinpath("data").glob("*")}
@@ -339,13 +348,13 @@ def _result(accuracy, baseline, ledger=(0.847, 0.8765, 0.8615)):
     ],
 )
 def test_capstone_challenge_verdict_rules(monkeypatch, accuracy, baseline, hint):
-    monkeypatch.setattr(lesson10, "measure_capstone", lambda stage: _result(accuracy, baseline))
+    stand_in(monkeypatch, lesson10, "measure_capstone", lambda stage: _result(accuracy, baseline))
     with pytest.raises(AssertionError, match="^Not yet. Hint: within the budget, but .*" + hint):
         checks.capstone_challenge(good_stage)
 
 
 def test_capstone_challenge_passes_a_clear_lead_and_prints_the_ledger(monkeypatch, capsys):
-    monkeypatch.setattr(lesson10, "measure_capstone", lambda stage: _result(0.898, 0.843))
+    stand_in(monkeypatch, lesson10, "measure_capstone", lambda stage: _result(0.898, 0.843))
     checks.capstone_challenge(good_stage)
     out = capsys.readouterr().out
     assert out.startswith("Correct: challenge met: after the ledger's training (10 epochs")
@@ -371,8 +380,8 @@ def test_capstone_baseline_is_trained_once_per_process(monkeypatch):
         calls.append(type(build()).__name__)
         return 0.9 if len(calls) % 2 else 0.85, 1.0
 
-    monkeypatch.setattr(lesson10, "_train_and_score", fake_train)
-    monkeypatch.setattr(lesson10, "_BASELINE", {})
+    stand_in(monkeypatch, lesson10, "_train_and_score", fake_train)
+    stand_in(monkeypatch, lesson10, "_BASELINE", {})
     first = lesson10.measure_capstone(good_stage)
     second = lesson10.measure_capstone(good_stage)
     assert len(calls) == 3  # the design twice, the plain CNN once
@@ -410,8 +419,8 @@ def test_capstone_trains_the_network_it_counted(monkeypatch):
         trained.append(profile.count_macs(model, (3, 32, 32)))
         return 0.9, 1.0
 
-    monkeypatch.setattr(lesson10, "_train_and_score", fake_train)
-    monkeypatch.setattr(lesson10, "_baseline_accuracy", lambda seed: 0.85)
+    stand_in(monkeypatch, lesson10, "_train_and_score", fake_train)
+    stand_in(monkeypatch, lesson10, "_baseline_accuracy", lambda seed: 0.85)
     result = lesson10.measure_capstone(two_faced)
     assert len(calls) == 3 and trained == [result.macs] and result.macs <= checks.CAPSTONE_MAX_MACS
 
@@ -466,7 +475,7 @@ def test_judge_grades_a_folder_and_ranks_it(tmp_path, monkeypatch, capsys):
         name = "ada" if len(seeds) == 1 else "eve"
         return _result(accuracy[name], 0.86)
 
-    monkeypatch.setattr(lesson10, "measure_capstone", fake_measure)
+    stand_in(monkeypatch, lesson10, "measure_capstone", fake_measure)
     out_csv = tmp_path / "results.csv"
     assert capstone_judge.main([str(entries), "--held-out-seed", "77", "--csv", str(out_csv)]) == 0
     rows = out_csv.read_text().splitlines()
@@ -484,3 +493,71 @@ def test_judge_loads_my_stage_from_a_lesson_notebook(tmp_path):
     _entry_notebook(tmp_path / "x.ipynb", GOOD)
     stage = capstone_judge.load_entry(tmp_path / "x.ipynb")
     assert isinstance(stage(32, 16), blocks.InceptionA)
+
+
+# --------------------------------------------------------------------------- audit (issue 24)
+# Shortcuts found by playing a learner who wants the pass message, beyond the issue's list.
+def _torch_profiler(in_ch, out_ch, k, size):
+    """Shortcut: torch.profiler's FLOP estimate of the two functional convs (no layer built)."""
+    x = torch.zeros(1, in_ch, size, size)
+    dw, pw = torch.zeros(in_ch, 1, k, k), torch.zeros(out_ch, in_ch, 1, 1)
+    with torch.profiler.profile(with_flops=True) as prof:
+        torch.nn.functional.conv2d(
+            torch.nn.functional.conv2d(x, dw, padding=k // 2, groups=in_ch), pw
+        )
+    return in_ch * k * k + in_ch * out_ch, sum(e.flops for e in prof.key_averages()) // 2
+
+
+def _torchs_conv_formula(in_ch, out_ch, k, size):
+    """Shortcut: torch's FLOP formula of a convolution, on the two layers' shapes."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    depthwise = conv_flop_count([1, in_ch, size, size], [in_ch, 1, k, k], [1, in_ch, size, size])
+    pointwise = conv_flop_count(
+        [1, in_ch, size, size], [out_ch, in_ch, 1, 1], [1, out_ch, size, size]
+    )
+    return in_ch * k * k + in_ch * out_ch, (depthwise + pointwise) // 2
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "called"),
+    [
+        (_torch_profiler, r"torch.profiler.*profile\(...\)"),
+        (_torchs_conv_formula, r"torch.utils.flop_counter.conv_flop_count"),
+    ],
+)
+def test_shortcut_torchs_other_counters_are_refused(shortcut, called):
+    assert shortcut(192, 256, 3, 28) == separable(192, 256, 3, 28)  # each is a real shortcut
+    with pytest.raises(
+        LibraryShortcut, match="separable convolution yourself; do not call " + called
+    ):
+        checks.separable_conv_cost(shortcut)
+
+
+def _wide(c, g):
+    """A stage far over the budget (an Inception module four times too wide)."""
+    return blocks.InceptionA(c, 64, 64, 96, 32, 48, 32, pool="max", bn=True)
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "value"),
+    [
+        (lesson10, "CAPSTONE_MAX_MACS", 10**12),
+        (lesson10, "CAPSTONE_MAX_PARAMS", 10**12),
+        (profile, "count_macs", lambda model, size: 1),
+    ],
+    ids=["the MAC budget raised", "the parameter budget raised", "profile.count_macs faked"],
+)
+def test_shortcut_raising_the_budget_in_an_earlier_cell_is_refused(owner, name, value):
+    """Shortcut: `checks.lesson10.CAPSTONE_MAX_MACS = 10**12` (or a counter that says 1) in a
+    cell before the check; the check restores what it loaded with and says so."""
+    with pytest.raises(AssertionError, match="over the budget"):
+        checks.capstone_budget(_wide)
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        with pytest.raises(AssertionError, match=rf"{name} was replaced before the check ran"):
+            checks.capstone_budget(_wide)
+        assert getattr(owner, name) is original  # restored by the check
+    finally:
+        setattr(owner, name, original)

@@ -12,7 +12,10 @@ from here, e.g. `checks.batch_norm_forward`. To add a check for a lesson, write 
 wrong answer and expects its hint.
 """
 
-from ._common import LibraryShortcut, call_learner, passed, require
+import sys
+import types
+
+from ._common import LibraryShortcut, call_learner, passed, require, snapshot_course
 from .lesson01 import naive_counts, naive_forward
 from .lesson02 import conv_mac_formula, reduction_budget
 from .lesson03 import auxiliary_training, head_costs
@@ -66,3 +69,25 @@ __all__ = [
     "throughput",
     "top_k_error",
 ]
+
+
+class _Checks(types.ModuleType):
+    """This package, with its checks locked: a notebook cell that rebinds one (`checks.x = ...`)
+    would silence the check cell that calls it, so that raises instead."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in __all__:
+            raise AttributeError(
+                f"checks.{name} is the course's check and cannot be replaced; write the exercise "
+                "so that the check passes as it is"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name in __all__:
+            raise AttributeError(f"checks.{name} is the course's check and cannot be deleted")
+        super().__delattr__(name)
+
+
+sys.modules[__name__].__class__ = _Checks
+snapshot_course()  # what a later cell must not replace (see _common._Guard)

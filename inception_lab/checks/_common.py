@@ -12,7 +12,10 @@ through `call_learner`, so that
   (`call_learner(..., forbidden=Forbidden(...))` runs the learner's code inside it);
 - the learner's code cannot quietly replace what the check compares with (`torch.allclose`,
   the checks' own functions, the course's reference blocks): `call_learner` restores anything
-  the call replaced and says so.
+  the call replaced, or an earlier cell replaced (against a record taken when the checks
+  loaded, `snapshot_course`), and says so;
+- the checks' own functions (their private references, case generators and diagnoses) raise
+  while the learner's code runs: none of them is a solution to import.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ class Forbidden(NamedTuple):
     `(owner, name)` attributes or whole modules (every public function defined in them, e.g.
     `profile`); `aten` are substrings of ATen operator names (e.g. "batch_norm"), blocked
     however they are reached (F.batch_norm, nn.BatchNorm2d, torch.ops.aten..., a name imported
-    earlier). `when` narrows the attribute targets as in `forbid`.
+    earlier). `when` narrows the attribute targets as in `forbid`. `lazy` names targets in
+    libraries the course does not import, as "module:attribute.path" (see `forbid`).
     """
 
     task: str
@@ -62,6 +66,7 @@ class Forbidden(NamedTuple):
     aten: tuple[str, ...] = ()
     advice: str = ""
     when: Callable[..., bool] | None = None
+    lazy: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:
@@ -71,27 +76,39 @@ class Forbidden(NamedTuple):
     def __add__(self, other: Any) -> Forbidden:  # two exercises' lists in one check
         if not isinstance(other, Forbidden):
             return NotImplemented
-        return self._replace(targets=self.targets + other.targets, aten=self.aten + other.aten)
+        return self._replace(
+            targets=self.targets + other.targets,
+            aten=self.aten + other.aten,
+            lazy=self.lazy + other.lazy,
+        )
 
     def active(self) -> contextlib.AbstractContextManager:
         """The context manager that blocks everything listed (see `forbid`)."""
-        return forbid(self.hint, *self.targets, aten=self.aten, when=self.when)
+        return forbid(self.hint, *self.targets, aten=self.aten, when=self.when, lazy=self.lazy)
 
 
 def call_learner(
-    func: Callable[..., T], *args: Any, hint: str, forbidden: Forbidden | None = None, **kwargs: Any
+    func: Callable[..., T],
+    *args: Any,
+    hint: str,
+    forbidden: Forbidden | None = None,
+    check_helper: bool = False,
+    **kwargs: Any,
 ) -> T:
     """`func(*args, **kwargs)`, the learner's code, with its errors turned into a hint.
 
     NotImplementedError (the student edition's stub) and `LibraryShortcut` pass through as they
     are; any other exception becomes `AssertionError("Not yet. Hint: <hint> (the error was ...)")`.
-    With `forbidden`, everything it lists raises `LibraryShortcut` during the call. Anything the
-    call replaced among what the checks compare with is restored, and the check fails with a hint
-    (see `_Guard`).
+    With `forbidden`, everything it lists raises `LibraryShortcut` during the call; so do the
+    checks' own functions (their private references among them), unless the check says
+    `check_helper=True`: `func` is then its own helper that runs the learner's module (a
+    recording pass). Anything the call replaced among what the checks compare with, or that an
+    earlier cell replaced, is restored, and the check fails with a hint (see `_Guard`).
     """
     guard = _Guard()
+    own = contextlib.nullcontext() if check_helper else forbid(_OWN_CODE_HINT, *_checks_functions())
     try:
-        with forbidden.active() if forbidden is not None else contextlib.nullcontext():
+        with own, forbidden.active() if forbidden is not None else contextlib.nullcontext():
             return func(*args, **kwargs)
     except (NotImplementedError, LibraryShortcut):
         raise
@@ -104,12 +121,52 @@ def call_learner(
         guard.verify()
 
 
+def counting_tools() -> tuple:
+    """`Forbidden` targets for the exercises that count parameters or MACs by hand: everything
+    that would count for the learner. The course's counters and cost tables (`profile`,
+    `costtable`, `widgets`), torch's FLOP counters (`FlopCounterMode`, its formulas,
+    `torch.profiler` with `with_flops`), and building a layer to count it (any convolution, and
+    `Module.parameters`)."""
+    import torch
+    import torch.autograd.profiler
+    from torch import nn
+    from torch.utils import flop_counter
+
+    from .. import costtable, profile
+
+    formulas = ("conv_flop_count", "conv_flop", "conv_backward_flop", "mm_flop", "addmm_flop")
+    targets: list = [profile, costtable]
+    targets += [(flop_counter, name) for name in formulas if hasattr(flop_counter, name)]
+    targets += [
+        (flop_counter.FlopCounterMode, "__init__"),
+        (flop_counter.FlopCounterMode, "__enter__"),
+        (torch.profiler.profile, "__init__"),
+        (torch.autograd.profiler.profile, "__init__"),
+        (nn.modules.conv._ConvNd, "__init__"),
+        (nn.Module, "parameters"),
+        (nn.Module, "named_parameters"),
+    ]
+    try:
+        from .. import widgets  # the lessons' explorers count with `profile`
+    except ImportError:  # pragma: no cover - ipywidgets missing: nothing to block
+        pass
+    else:
+        targets.append(widgets)
+    return tuple(targets)
+
+
 # --------------------------------------------------------------------------- forbid
 def _display_name(owner: Any, name: str) -> str:
     """How a hint names `owner.name`: `torch.nn.functional.batch_norm`, `profile.count_macs`,
     `nn.Linear(...)` for a class's __init__."""
     if isinstance(owner, type):
-        prefix = {"torch.nn": "nn.", "inception_lab.blocks": "blocks."}
+        prefix = {
+            "torch.nn": "nn.",
+            "inception_lab.blocks": "blocks.",
+            "torch.profiler": "torch.profiler.",
+            "torch.autograd.profiler": "torch.autograd.profiler.",
+            "torch.optim.lr_scheduler": "torch.optim.lr_scheduler.",
+        }
         cls = next((p for m, p in prefix.items() if owner.__module__.startswith(m)), "")
         cls += owner.__name__
         return f"{cls}(...)" if name == "__init__" else f"{cls}.{name}"
@@ -136,6 +193,8 @@ def _expand(targets: Iterable[Any]) -> list[tuple[Any, str]]:
 
 # Code objects `forbid` swapped in, by id: a swapped function raises the message stored here.
 _SWAPPED: dict[int, tuple[types.CodeType, str]] = {}
+# The wrappers `forbid` put on owners in place of what it blocks (those it cannot swap), by id.
+_FORBID_WRAPPERS: dict[int, Callable] = {}
 
 
 def _shortcut_code(*args: Any, **kwargs: Any) -> None:
@@ -183,6 +242,7 @@ def forbid(
     *targets: Any,
     when: Callable[..., bool] | None = None,
     aten: Iterable[str] = (),
+    lazy: Iterable[str] = (),
 ) -> Iterator:
     """Within the block, each target raises `LibraryShortcut("Not yet. Hint: " + hint)`.
 
@@ -193,9 +253,23 @@ def forbid(
     blocked below every Python name (a dispatch mode). `{name}` in `hint` becomes the name of
     what was called. `when(*args, **kwargs)` narrows attribute targets: the original runs unless
     `when` says the call is the shortcut (e.g. only `cross_entropy(..., label_smoothing > 0)`).
+    `lazy`: "module:attribute.path" targets in a library the course does not import (timm):
+    blocked like `targets` when the module is loaded, and its import refused within the block
+    when it is not (importing it costs seconds that no check should spend for a shortcut).
     Everything is restored on exit, even after an error.
     """
     pairs = _expand(targets)
+    unloaded: list[str] = []
+    for spec in lazy:
+        module_name, path = spec.split(":")
+        if module_name not in sys.modules:
+            unloaded.append(module_name)
+            continue
+        owner = sys.modules[module_name]
+        *parents, name = path.split(".")
+        for part in parents:
+            owner = getattr(owner, part)
+        pairs.append((owner, name))
     swapped: list[tuple[types.FunctionType, types.CodeType]] = []
     replaced: list[tuple[Any, str, Any, bool]] = []
 
@@ -209,10 +283,14 @@ def forbid(
                 raise LibraryShortcut(text)
             return original(*args, **kwargs)
 
+        _FORBID_WRAPPERS[id(shortcut)] = shortcut  # a forbid in progress, not the learner's
         return shortcut
 
     mode = _AtenBlock(hint, tuple(aten)) if aten else contextlib.nullcontext()
+    finder = _ImportBlock(hint, tuple(unloaded)) if unloaded else None
     try:
+        if finder is not None:
+            sys.meta_path.insert(0, finder)
         for owner, name in pairs:
             original = getattr(owner, name)
             if when is None and _swappable(owner, name, original):
@@ -229,7 +307,10 @@ def forbid(
         with mode:
             yield
     finally:
+        if finder is not None:
+            sys.meta_path.remove(finder)
         for owner, name, original, own in reversed(replaced):
+            _FORBID_WRAPPERS.pop(id(vars(owner).get(name)), None)
             if own:
                 setattr(owner, name, original)
             else:
@@ -237,6 +318,43 @@ def forbid(
         for function, code in swapped:
             _SWAPPED.pop(id(function.__code__), None)
             function.__code__ = code
+
+
+class _ImportBlock:
+    """A `sys.meta_path` finder refusing to import `modules` (and their submodules)."""
+
+    def __init__(self, hint: str, modules: tuple[str, ...]) -> None:
+        self.hint, self.modules = hint, modules
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        for module in self.modules:
+            if fullname == module or fullname.startswith(module + "."):
+                name = f"{module} (imported while your code ran)"
+                raise LibraryShortcut("Not yet. Hint: " + self.hint.replace("{name}", name))
+
+
+_OWN_CODE_HINT = (
+    "the checks' own functions compute the expected answers; they are not a solution to call "
+    "from your code (you called {name}): write the exercise yourself"
+)
+
+
+def _checks_functions() -> list[tuple[Any, str]]:
+    """Every module-level function (public or private) of the lesson checks: references, case
+    generators, diagnoses. `_common` (the machinery that runs the learner's code) is left out,
+    and so are methods (the checks hand some of their objects to the learner's code)."""
+    pairs = []
+    for module_name, module in list(sys.modules.items()):
+        if (
+            module is None
+            or not module_name.startswith("inception_lab.checks.")
+            or (module_name == __name__)
+        ):
+            continue
+        for name, value in list(vars(module).items()):
+            if inspect.isfunction(value) and value.__module__ == module_name:
+                pairs.append((module, name))
+    return pairs
 
 
 # --------------------------------------------------------------------------- tampering
@@ -352,12 +470,28 @@ _MISSING = object()
 _PRISTINE: dict = _state(_trusted())
 
 
+# The course's attributes as they were when the checks package finished loading (the notebook's
+# first cell), before any learner code ran; filled by `snapshot_course` (checks/__init__.py).
+_COURSE_PRISTINE: dict = {}
+
+
+def snapshot_course() -> None:
+    """Record the checks' and the course's reference attributes as they are now, once: a
+    learner's cell that later replaces one (say `lesson01.require`) is caught at the next check."""
+    if not _COURSE_PRISTINE:
+        _COURSE_PRISTINE.update(_state(_course_attributes()))
+
+
 class _Guard:
     """Remembers what the checks rely on before a learner's call; `verify()` after it restores
-    whatever the call replaced (an attribute or a function's code) and fails with a hint."""
+    whatever the call replaced (an attribute or a function's code) and fails with a hint. What
+    was replaced before the call (in an earlier cell) is restored and reported at once."""
 
     def __init__(self) -> None:
         _restore_and_report(_PRISTINE, _state(_trusted()), before=True)
+        now = _state(_course_attributes())
+        pristine = {k: v for k, v in _COURSE_PRISTINE.items() if k in now}
+        _restore_and_report(pristine, now, before=True)
         self.before = _state(_course_attributes())
 
     def verify(self) -> None:
@@ -372,6 +506,8 @@ def _restore_and_report(want: dict, now: dict, before: bool) -> None:
         _, _, current, current_code = now.get(key, (owner, name, _MISSING, None))
         if current is value and current_code is code:
             continue
+        if _FORBID_WRAPPERS.get(id(current)) is current:
+            continue  # a `forbid` in progress (an attribute it replaced), not the learner's
         if code is not None and current is value and not _SWAPPED.get(id(current_code)):
             value.__code__ = code  # the code was swapped
         elif value is _MISSING:

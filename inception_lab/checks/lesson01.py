@@ -20,9 +20,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import blocks, profile
+from .. import blocks
 from .._validate import is_int
-from ._common import Forbidden, call_learner, passed, private_rng, require, unseen_seed
+from ._common import (
+    Forbidden,
+    call_learner,
+    counting_tools,
+    passed,
+    private_rng,
+    require,
+    unseen_seed,
+)
 
 __all__ = ["naive_counts", "naive_forward"]
 
@@ -34,7 +42,11 @@ _LAYERS = ("conv1x1", "conv3x3", "conv5x5", "pool")
 _NAMES = ("1x1 conv", "3x3 conv", "5x5 conv", "max pool")
 _COURSE_BLOCK = Forbidden(
     "the forward pass",
-    targets=((blocks.MultiBranch, "forward"),),
+    targets=(
+        (blocks.MultiBranch, "forward"),
+        (blocks.MultiBranch, "__init__"),  # a course block built to borrow its branches
+        (blocks.ConvBNAct, "__init__"),
+    ),
     advice="run your module's own layers (self.conv1x1, ...) on x",
 )
 
@@ -282,7 +294,7 @@ _NO_BUILDING = Forbidden(
         (blocks.ConvBNAct, "__init__"),
         (nn.Conv2d, "__init__"),
         (nn.LazyConv2d, "__init__"),
-        profile,
+        *counting_tools(),  # any conv (Conv3d as a 1 x k x k one too), parameters(), profile
     ),
     advice="count each conv's weights and biases from its shape, without building it",
 )

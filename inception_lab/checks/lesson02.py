@@ -15,12 +15,10 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.utils import flop_counter
-from torch.utils.flop_counter import FlopCounterMode
 
 from .. import blocks, profile
 from .._validate import is_int, is_number
-from ._common import Forbidden, call_learner, passed, require, unseen_seed
+from ._common import Forbidden, call_learner, counting_tools, passed, require, unseen_seed
 
 __all__ = ["conv_mac_formula", "reduction_budget"]
 
@@ -35,10 +33,7 @@ _MAC_CASES = (  # (in_ch, out_ch, kernel, stride, input H, input W); padding k /
 _NO_COUNTER = Forbidden(
     "the count",
     targets=(
-        profile,
-        (FlopCounterMode, "__enter__"),
-        (flop_counter, "conv_flop_count"),
-        (flop_counter, "conv_flop"),
+        *counting_tools(),  # profile, FlopCounterMode and its formulas, torch.profiler, convs
         (nn.Conv2d, "__init__"),
         (nn.LazyConv2d, "__init__"),
         (blocks.ConvBNAct, "__init__"),

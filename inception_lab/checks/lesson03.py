@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from .. import blocks, profile, train
 from .._validate import is_int, pair
 from ._common import (
     Forbidden,
     call_learner,
+    counting_tools,
     passed,
     private_rng,
     require,
@@ -62,10 +62,24 @@ _HEAD_LAYERS = (
 )
 
 
-def _layers_run(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[nn.Module]]:
-    """The head's output on x and the pool, conv, linear and dropout layers it ran, in order."""
+def _layers_run(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[nn.Module], Any]:
+    """The head's output on x, the pool, conv, linear and dropout layers it ran, in order, and
+    the output of the last of them."""
     out, ran = run_recording(head, x, lambda m: isinstance(m, _HEAD_LAYERS))
-    return out, [layer for layer, _, _ in ran]
+    return out, [layer for layer, _, _ in ran], ran[-1][2] if ran else None
+
+
+# The course's heads, however they are held (even out of sight of `.modules()`), raise while the
+# learner's head runs.
+_COURSE_HEADS = Forbidden(
+    "the auxiliary head",
+    targets=(
+        (blocks.AuxClassifier, "forward"),
+        (blocks.AuxClassifierV3, "forward"),
+        (blocks._AuxHead, "pool_input"),
+    ),
+    advice="build it from torch.nn layers, as the paper's section 5 describes it",
+)
 
 
 def _check_aux_head(name: str, head: Any, in_ch: int, block: str) -> None:
@@ -82,10 +96,12 @@ def _check_aux_head(name: str, head: Any, in_ch: int, block: str) -> None:
         "exercise asks you to build it yourself from torch.nn layers, as the paper's section 5 "
         "describes it",
     )
-    out, ran = call_learner(
+    out, ran, last = call_learner(
         _layers_run,
         head,
         torch.randn(2, in_ch, 14, 14),
+        forbidden=_COURSE_HEADS,
+        check_helper=True,  # the check's own recording pass runs the module
         hint=f"{name} failed on the output of inception {block} (shape (N, C, 14, 14) with C = "
         "the module's output width, the sum of its four branch widths in Table 1)",
     )
@@ -104,6 +120,11 @@ def _check_aux_head(name: str, head: Any, in_ch: int, block: str) -> None:
     require(
         len(ran) == len(_PAPER_AUX_HEAD),
         f"{name} runs more layers than the paper's head: {', '.join(map(_describe, ran))}",
+    )
+    require(
+        isinstance(last, torch.Tensor) and torch.equal(out, last),
+        f"{name} returns something other than what its last linear layer computes: the scores "
+        "are the output of the head's last FC layer, as they come out of it",
     )
 
 
@@ -219,10 +240,12 @@ def auxiliary_training(aux_4a: nn.Module, aux_4d: nn.Module, loss_fn: Callable) 
     `aux_4a` / `aux_4d`: heads for the 14x14 outputs of inception 4a (512 channels) and 4d
     (528 channels) of the paper's GoogLeNet, (N, C, 14, 14) -> (N, 1000), built from torch.nn
     layers as the paper describes them: 5x5/3 average pool, 1x1 conv to 128, FC 1024, dropout
-    0.7, FC (the ReLUs are not checked); the course's `blocks.AuxClassifier` is refused. `loss_fn(outputs, labels)`: for a training-mode tuple `(logits, aux1, ...)`
-    the main cross-entropy plus 0.3 x each auxiliary one; for a plain logits Tensor (what a
-    model returns in eval mode) the cross-entropy of the logits. The course's `train` functions
-    (`train.training_loss`) raise a hint while `loss_fn` runs.
+    0.7, FC (the ReLUs are not checked), the scores being what the last FC outputs; the course's
+    heads (`blocks.AuxClassifier`) are refused, held or run. `loss_fn(outputs, labels)`: for a
+    training-mode tuple `(logits, aux1, ...)` the main cross-entropy plus 0.3 x each auxiliary
+    one; for a plain logits Tensor (what a model returns in eval mode) the cross-entropy of the
+    logits. The course's `train` functions (`train.training_loss`) raise a hint while `loss_fn`
+    runs.
     """
     for name, head, in_ch, block in (("aux_4a", aux_4a, 512, "4a"), ("aux_4d", aux_4d, 528, "4d")):
         _check_aux_head(name, head, in_ch, block)
@@ -238,13 +261,10 @@ def auxiliary_training(aux_4a: nn.Module, aux_4d: nn.Module, loss_fn: Callable) 
 _NO_COUNTING = Forbidden(
     "the count",
     targets=(
-        profile,
+        *counting_tools(),  # profile, FlopCounterMode and its formulas, torch.profiler, convs
         (nn.Linear, "__init__"),
         (nn.LazyLinear, "__init__"),
         (nn.Bilinear, "__init__"),
-        (FlopCounterMode, "__enter__"),
-        (nn.Module, "parameters"),
-        (nn.Module, "named_parameters"),
     ),
     advice="count from the sizes: how many numbers does the linear layer read, how many weights "
     "and biases does that take, and how many multiply-adds does one image cost?",

@@ -366,6 +366,7 @@ def grid_reduction(
         block,
         x,
         forbidden=_COURSE_BLOCKS,
+        check_helper=True,  # the check's own recording pass runs the module
         hint=f"the block failed on an input of shape {tuple(in_shape)}",
     )
     require(

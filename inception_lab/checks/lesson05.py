@@ -7,18 +7,22 @@ through the batch statistics, and evaluation mode; on a batch with a channel of 
 one image with a constant channel and odd sizes, and on a batch drawn at random. PyTorch's
 normalizations raise inside the learner's function however they are reached (`F.batch_norm`,
 `nn.BatchNorm2d`, `torch.ops.aten.batch_norm`, or layer / instance / group norm on a rearranged
-tensor): the ATen operators themselves are blocked. The reference runs only after the learner's
-function has returned.
+tensor): the ATen operators themselves are blocked, and so are PyTorch's normalizations written
+in Python (`torch._decomp`, `torch._refs`), which run only elementary operators. The reference
+runs only after the learner's function has returned.
 
 Exercise 2's reference is `bn(conv(x))` with `bn` in evaluation mode: the learner's folded
 weight and bias must give the same output from one conv. PyTorch's fusion helpers
-(`torch.nn.utils.fuse_conv_bn_eval`, `fuse_conv_bn_weights`, and what calls them) and running
-the BN layer itself raise while the learner's function runs, however they were imported.
+(`torch.nn.utils.fuse_conv_bn_eval`, `fuse_conv_bn_weights`, their `fuse_linear_bn_*` twins on
+the flattened filters, and what calls them) and running the BN layer itself (or its Python
+decomposition) raise while the learner's function runs, however they were imported.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import types
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -134,6 +138,45 @@ def _normalize(x, mean, var, weight, bias, eps):
     return x_hat * weight.view(_SHAPE) + bias.view(_SHAPE)
 
 
+def _python_norms() -> tuple:
+    """PyTorch's normalizations written in Python (`torch._decomp`'s decompositions, `torch._refs`):
+    they run elementary ATen operators (mean, var, rsqrt), which the operator block cannot tell
+    from a learner's own, so the Python functions themselves are blocked. A decorator's wrapper
+    is followed to the function it wraps, whose code `forbid` swaps (reaching every reference
+    to it, such as `torch._decomp.decomposition_table`'s)."""
+    import torch._decomp.decompositions as decompositions
+    import torch._refs as refs
+    import torch._refs.nn.functional as refs_functional
+
+    targets: list = []
+    for module in (decompositions, refs, refs_functional):
+        for name, value in vars(module).items():
+            if not (inspect.isfunction(value) and any(p in name for p in _NORMS)):
+                continue
+            inner = value
+            while inner.__closure__:  # a decorator's wrapper: find the function it wraps
+                cells = [c.cell_contents for c in inner.__closure__ if _filled(c)]
+                wrapped = [f for f in cells if inspect.isfunction(f) and f.__name__ == name]
+                if not wrapped:
+                    break
+                inner = wrapped[0]
+            if inner is value:
+                targets.append((module, name))
+            else:  # the wrapped function, held where `forbid` can swap its code and name it
+                targets.append(
+                    (types.SimpleNamespace(__name__=module.__name__, **{name: inner}), name)
+                )
+    return tuple(targets)
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
 _LIBRARY_BN = Forbidden(
     "batch norm",
     targets=(
@@ -143,6 +186,7 @@ _LIBRARY_BN = Forbidden(
         (F, "instance_norm"),
         (F, "layer_norm"),
         (F, "group_norm"),
+        *_python_norms(),
     ),
     aten=_NORMS,
     advice="compute the statistics and the normalization with tensor operations (mean, var, "
@@ -343,6 +387,9 @@ _LIBRARY_FOLD = Forbidden(
     targets=(
         (torch.nn.utils.fusion, "fuse_conv_bn_eval"),
         (torch.nn.utils.fusion, "fuse_conv_bn_weights"),
+        (torch.nn.utils.fusion, "fuse_linear_bn_eval"),  # on the flattened filters, the same
+        (torch.nn.utils.fusion, "fuse_linear_bn_weights"),
+        *_python_norms(),  # BN's affine map read off by running it on 0 and 1
     ),
     aten=_NORMS,
     advice="compute the new weight and bias from the BN layer's running statistics, weight, bias "

@@ -2,9 +2,11 @@
 
 Exercise 1 writes the label-smoothed cross-entropy from scratch: the reference is
 `F.cross_entropy(label_smoothing=eps)`, which raises inside the learner's function when asked to
-smooth (the exercise is to build the targets). Exercise 2 writes the expected calibration error
-(Guo et al. 2017) with equal-width bins (lo, hi]; the reference is written by hand here, and the
-cases put confidences exactly on bin edges.
+smooth (the exercise is to build the targets), as do the course's helpers and timm's
+`LabelSmoothingCrossEntropy`; a batch and an eps drawn on every run join the fixed cases.
+Exercise 2 writes the expected calibration error (Guo et al. 2017) with equal-width bins
+(lo, hi]; the reference is written by hand here, and the cases put confidences exactly on bin
+edges.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from .. import metrics, train, viz
+from .. import metrics, train, viz, widgets
 from .._validate import is_number
 from ._common import Forbidden, call_learner, forbid, passed, require, tensors_close, unseen_seed
 
@@ -42,7 +44,9 @@ def _smooths(position: int) -> Callable[..., bool]:
 # `train.training_loss(..., label_smoothing=eps)` is the whole loss.
 _NO_COURSE_LOSS = Forbidden(
     "the label-smoothed loss",
-    targets=(metrics, train, viz),
+    targets=(metrics, train, viz, widgets),
+    # timm's label-smoothing loss is this exercise's formula, (1 - eps) NLL + eps mean(-log p)
+    lazy=("timm.loss:LabelSmoothingCrossEntropy.forward",),
     advice="build the smoothed targets with tensor operations and compare them with the "
     "log-probabilities",
 )
@@ -131,6 +135,17 @@ def _check_loss_values(smoothed_cross_entropy: Callable, logits, labels) -> None
             _diagnose_loss(loss, logits, labels, eps)
 
 
+def _drawn_loss_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Logits (N, K), labels and an eps of sizes nobody knows in advance (N may be 1)."""
+    g = torch.Generator().manual_seed(seed)
+    n, k = (
+        int(torch.randint(1, 20, (1,), generator=g)),
+        int(torch.randint(2, 12, (1,), generator=g)),
+    )
+    eps = round(float(torch.rand(1, generator=g)) * 0.5 + 0.01, 3)
+    return torch.randn(n, k, generator=g) * 4, torch.randint(0, k, (n,), generator=g), eps
+
+
 def smoothed_loss(smoothed_cross_entropy: Callable) -> None:
     """Check `smoothed_cross_entropy(logits, labels, eps)` -> mean loss over the batch (0-d
     tensor) against `nn.CrossEntropyLoss(label_smoothing=eps)`, including its gradient.
@@ -142,6 +157,13 @@ def smoothed_loss(smoothed_cross_entropy: Callable) -> None:
     logits = torch.randn(7, 5, generator=g) * 3
     labels = torch.randint(0, 5, (7,), generator=g)
     _check_loss_values(smoothed_cross_entropy, logits, labels)
+    # A batch, a class count and an eps drawn on this run: a table of the fixed cases fails.
+    z, y, eps = _drawn_loss_case(unseen_seed())
+    loss = _run_loss(smoothed_cross_entropy, z.clone(), y, eps)
+    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
+        require(False, f"return a 0-d tensor (one number), got {loss!r}.")
+    if not tensors_close(loss, F.cross_entropy(z, y, label_smoothing=eps)):
+        _diagnose_loss(loss, z, y, eps)
     # The gradient, for a smoothed case.
     z = logits.clone().requires_grad_(True)
     loss = _run_loss(smoothed_cross_entropy, z, labels, 0.2)
@@ -284,7 +306,7 @@ def _diagnose_ece(value: float, p: torch.Tensor, y: torch.Tensor, n_bins: int) -
 # `metrics.calibration_bins`, which `viz` draws): the exercise is to write it.
 _NO_COURSE_ECE = Forbidden(
     "the expected calibration error",
-    targets=(metrics, train, viz),
+    targets=(metrics, train, viz, widgets),
     advice="bin the confidences yourself with tensor operations",
 )
 

@@ -2,10 +2,12 @@
 
 Exercise 1 writes the forward pass of a scaled residual block from the lesson's diagrams; the
 reference is `blocks.InceptionResNetBlock`, whose forward pass (and construction, and the
-multi-branch concatenation of `blocks.MultiBranch`) raises while the learner's function runs. Exercise 2 writes the sweep that finds the largest residual scale
-that trains without diverging in the lesson's setting; the check runs the learner's sweep
-function on the lesson's candidates and on a second candidate list, and re-runs the setting
-itself for the scales that decide each answer, so a typed number cannot pass.
+multi-branch concatenation of `blocks.MultiBranch`) raises while the learner's function runs.
+Exercise 2 writes the sweep that finds the largest residual scale that trains without diverging
+in the lesson's setting; the check runs the learner's sweep function on the lesson's candidates,
+on a second candidate list and on fewer batches, and re-runs the setting itself (its own
+trainer, which raises while the learner's sweep runs) for the scales that decide each answer,
+so a typed number cannot pass.
 """
 
 from __future__ import annotations
@@ -155,6 +157,15 @@ class _Setting:
         return _Setting(self.model_kwargs, self.fit_kwargs, list(self.batches)[:steps], self.seed)
 
 
+# The check's own trainer decides which scales diverge: the learner's sweep trains them itself.
+_NO_CHECK_TRAINER = Forbidden(
+    "the sweep",
+    targets=((_Setting, "__init__"), (_Setting, "diverged_at"), (_Setting, "stable")),
+    advice="build each model with models.mini_inception_resnet, train it with train.fit and "
+    "catch train.TrainingDiverged",
+)
+
+
 def _run_sweep(find: Callable, candidates: list[float], setting: _Setting) -> Any:
     """The learner's sweep on `candidates`, quietly and on its own random stream."""
     with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):
@@ -166,6 +177,7 @@ def _run_sweep(find: Callable, candidates: list[float], setting: _Setting) -> An
             setting.batches,
             setting.seed,
             hint=f"find_largest_stable failed on the candidates {sorted(candidates, reverse=True)}",
+            forbidden=_NO_CHECK_TRAINER,
         )
 
 

@@ -7,11 +7,11 @@ tiny model that records whether autocast was on and the gradient that reached it
 an inf and a NaN gradient on chosen steps, and compares every update with an SGD step on the
 unscaled gradients; GradScaler, its ATen kernels and the course's training helpers raise while
 the learner's step runs. Exercise 3 writes the linear scaling rule with gradual warmup (Goyal et
-al. 2017, sections 2.1 and 2.2). Exercises 1 and 3 are checked against hand formulas on several
-cases, with arguments that differ from the lesson's example and from the signatures' defaults, a
-batch below the base batch (the rule scales down too), and one case drawn at random on every run,
-so a typed number (the lesson prints 320 images/s and a rate of 0.4) or a typed default fails with
-its own hint.
+al. 2017, sections 2.1 and 2.2); PyTorch's schedulers (LinearLR ramps a rate) raise while it
+runs. Exercises 1 and 3 are checked against hand formulas on several cases, with arguments that
+differ from the lesson's example and from the signatures' defaults, a batch below the base batch
+(the rule scales down too), and one case drawn at random on every run, so a typed number (the
+lesson prints 320 images/s and a rate of 0.4) or a typed default fails with its own hint.
 """
 
 from __future__ import annotations
@@ -475,6 +475,16 @@ def _diagnose_lr(value: float, step: int, batch: int, base_lr: float, base: int,
     )
 
 
+# PyTorch's schedulers ramp a rate for the learner (LinearLR from base_lr / target to target,
+# OneCycleLR, and the course's `train.make_schedule` around them): every scheduler's
+# constructor, and the course's training helpers, raise while the learner's function runs.
+_NO_SCHEDULER = Forbidden(
+    "the learning rate",
+    targets=(train, (torch.optim.lr_scheduler.LRScheduler, "__init__")),
+    advice="compute the scaled rate and the warmup's straight line with arithmetic",
+)
+
+
 def scaled_lr(scaled_learning_rate: Callable) -> None:
     """Check `scaled_learning_rate(step, batch_size, base_lr, base_batch, warmup_steps)` -> float.
 
@@ -494,6 +504,7 @@ def scaled_lr(scaled_learning_rate: Callable) -> None:
             warmup,
             hint=f"scaled_learning_rate({step}, {batch}, {base_lr}, {base}, {warmup}) failed"
             + (": with warmup_steps=0 there is no warmup, so nothing to divide by" * (not warmup)),
+            forbidden=_NO_SCHEDULER,
         )
         value = _as_number(got, "a learning rate")
         if not _close(value, _scaled(step, batch, base_lr, base, warmup)):

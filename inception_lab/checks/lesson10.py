@@ -27,11 +27,19 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import blocks, costtable, data, models, profile, train
+from .. import blocks, data, models, profile, train
 from .._validate import is_int
 from ..data.shapes import SHAPES_MEAN, SHAPES_STD, generate_shapes
 from ..experiments.protocol1 import EXPERIMENTS, load, resolve, summarize
-from ._common import Forbidden, call_learner, passed, require, run_recording, unseen_seed
+from ._common import (
+    Forbidden,
+    call_learner,
+    counting_tools,
+    passed,
+    require,
+    run_recording,
+    unseen_seed,
+)
 
 CAPSTONE_MAX_MACS = 5_500_000  # per 32x32 image; about half of the baseline's 11.2 M
 CAPSTONE_MAX_PARAMS = 120_000  # about half of the baseline's 244 K
@@ -424,11 +432,8 @@ _SEPARABLE_CASES = (  # (in_ch, out_ch, kernel, size): stride 1, "same" padding,
 _NO_COUNTING = Forbidden(
     "the cost of a separable convolution",
     targets=(
-        profile,
-        costtable,
-        (nn.modules.conv._ConvNd, "__init__"),
+        *counting_tools(),  # profile, costtable, FlopCounterMode and its formulas, any conv
         (blocks.ConvBNAct, "__init__"),
-        (FlopCounterMode, "__init__"),
     ),
     advice="count the weights of each conv and how often each is used, with arithmetic",
 )
