@@ -489,6 +489,24 @@ def test_judge_grades_a_folder_and_ranks_it(tmp_path, monkeypatch, capsys):
     assert printed.startswith("judging 5 entries on ") and " threads, torch " in printed
 
 
+def test_judge_reads_make_grades_folder_per_learner_too(tmp_path, monkeypatch, capsys):
+    """SUBMISSIONS/<learner>/10_capstone.ipynb (make grade's layout) beside flat files; the row is
+    named for the learner, and one learner with two entries is refused."""
+    (tmp_path / "ada").mkdir()
+    _entry_notebook(tmp_path / "ada" / "10_capstone.ipynb", GOOD)
+    (tmp_path / "bob").mkdir()  # a learner who handed in other lessons only
+    (tmp_path / "bob" / "05_batch_norm.ipynb").write_text("{}")
+    _entry_notebook(tmp_path / "cyd.ipynb", GOOD)
+    assert [name for name, _ in capstone_judge.find_entries(tmp_path)] == ["ada", "cyd"]
+    stand_in(monkeypatch, lesson10, "measure_capstone", lambda stage, seed=None: _result(0.9, 0.86))
+    out_csv = tmp_path / "out" / "results.csv"
+    assert capstone_judge.main([str(tmp_path), "--csv", str(out_csv)]) == 0
+    assert [r.split(",")[0] for r in out_csv.read_text().splitlines()[1:]] == ["ada", "cyd"]
+    _entry_notebook(tmp_path / "ada.ipynb", GOOD)
+    with pytest.raises(ValueError, match="two entries for ada"):
+        capstone_judge.find_entries(tmp_path)
+
+
 def test_judge_loads_my_stage_from_a_lesson_notebook(tmp_path):
     _entry_notebook(tmp_path / "x.ipynb", GOOD)
     stage = capstone_judge.load_entry(tmp_path / "x.ipynb")

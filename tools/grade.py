@@ -180,6 +180,9 @@ c.ClearSolutions.code_stub = {{"python": {stub!r}}}
 # Autograding: a cell that runs longer is interrupted (its check scores 0), and the notebook
 # goes on with the next cell.
 c.Execute.timeout = {timeout}
+# A cell's last output may reach nbgrader seconds after the kernel reports the cell done when the
+# machine is busy; nbgrader waits 4 s (nbclient's iopub_timeout) and then fails the whole notebook.
+c.Execute.iopub_timeout = 60
 # A kernel that dies ends its notebook's run, not the learner's whole grade.
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 # `nbgrader export`: points per learner, notebook and exercise.

@@ -2,7 +2,8 @@
 DIR [--held-out-seed N] [--csv FILE]`.
 
 DIR holds one entry per learner: a lesson 10 notebook (`NAME.ipynb`: its import cell and the cell
-that defines `my_stage` are run) or a Python file (`NAME.py` defining `my_stage(in_ch, grid)`).
+that defines `my_stage` are run) or a Python file (`NAME.py` defining `my_stage(in_ch, grid)`), or
+a folder per learner as `make grade` takes them (`NAME/10_capstone.ipynb`).
 Every entry is held to the budget and the structure rules of `checks.capstone_budget`, then
 trained and judged exactly as `checks.capstone_challenge` does, one after the other in this
 process, against one plain CNN trained once: the same data, recipe, seed, thread count and CPU
@@ -29,6 +30,7 @@ from typing import Any
 
 import torch
 
+from .._io import atomic_write
 from . import lesson10
 
 _PRELUDE = (
@@ -66,9 +68,25 @@ def load_entry(path: Path) -> Callable:
     return namespace["my_stage"]
 
 
-def judge(entry: Path, held_out_seed: int | None) -> dict[str, Any]:
+CAPSTONE_NOTEBOOK = "10_capstone.ipynb"  # a learner's folder in `make grade`'s layout
+
+
+def find_entries(folder: Path) -> list[tuple[str, Path]]:
+    """(learner, file) for every entry of `folder`, by name: `NAME.ipynb` / `NAME.py` files, and
+    `NAME/10_capstone.ipynb` in the per-learner folders of `make grade SUBMISSIONS=DIR`."""
+    files = [(p.stem, p) for p in folder.iterdir() if p.is_file() and p.suffix in (".ipynb", ".py")]
+    nested = [(p.name, p / CAPSTONE_NOTEBOOK) for p in folder.iterdir() if p.is_dir()]
+    entries = files + [(name, path) for name, path in nested if path.is_file()]
+    names = [name for name, _ in entries]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"two entries for {', '.join(twice)} in {folder}: keep one of each")
+    return sorted(entries)
+
+
+def judge(entry: Path, held_out_seed: int | None, name: str | None = None) -> dict[str, Any]:
     """One row of the results: the entry's numbers and verdict, or why it could not be judged."""
-    row: dict[str, Any] = {"entry": entry.stem}
+    row: dict[str, Any] = {"entry": name or entry.stem}
     try:
         make_stage = load_entry(entry)
     except Exception as err:  # a learner's code: any error is the entry's
@@ -113,7 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Grade every capstone entry in DIR on this machine, as checks.capstone_challenge "
         "does, and rank them by held-out accuracy.",
     )
-    parser.add_argument("folder", type=Path, help="one lesson 10 notebook or .py file per learner")
+    parser.add_argument(
+        "folder",
+        type=Path,
+        help="one lesson 10 notebook or .py file per learner, or one folder per learner holding "
+        f"{CAPSTONE_NOTEBOOK} (make grade's SUBMISSIONS layout)",
+    )
     parser.add_argument(
         "--held-out-seed",
         type=int,
@@ -128,14 +151,22 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the table (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    entries = sorted(p for p in args.folder.iterdir() if p.suffix in (".ipynb", ".py"))
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder} is not a folder")
+    try:
+        entries = find_entries(args.folder)
+    except ValueError as err:
+        parser.error(str(err))
     if not entries:
-        parser.error(f"no .ipynb or .py entries in {args.folder}")
+        parser.error(
+            f"no entries in {args.folder}: expected NAME.ipynb or NAME.py files, or "
+            f"NAME/{CAPSTONE_NOTEBOOK} folders"
+        )
     print(f"judging {len(entries)} entries on {machine()}", flush=True)
     rows = []
-    for entry in entries:
-        rows.append(judge(entry, args.held_out_seed))
-        print(f"  {entry.name}: {rows[-1]['verdict']}", flush=True)
+    for name, entry in entries:
+        rows.append(judge(entry, args.held_out_seed, name))
+        print(f"  {name}: {rows[-1]['verdict']}", flush=True)
     rows.sort(key=lambda r: -r.get("accuracy", -1.0))
     ledger = ", ".join(f"{v:.1%}" for v in lesson10._ledger_seeds())
     print(
@@ -150,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             print(f"{r['entry']:24s} {'':8s} {'':9s} {'':6s} {r['verdict']}")
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
     fields = [
         "entry",
         "accuracy",
@@ -161,10 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds",
         "verdict",
     ]
-    with args.csv.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    args.csv.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.csv, table.getvalue())  # never a half-written table
     print(f"\nwritten: {args.csv} (measured on {machine()})")
     return 0
 
