@@ -18,6 +18,7 @@ profiler raises while the learner's function runs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ CAPSTONE_TRAINING: dict[str, Any] = {
     "augment": True,  # the ledger's loaders' default: random crops and flips
 }
 CAPSTONE_TRAINING["train_size"] = CAPSTONE_TRAINING["data"]["train_size"]
+_FIT_OPTIONS = {f.name for f in dataclasses.fields(train.FitConfig)}
 CAPSTONE_HELD_OUT = 2000  # held-out images, drawn with a data seed no lesson uses
 # The verdict: at least this lead over the plain CNN trained beside your network (2 points),
 # and above every seed of the plain CNN in the ledger.
@@ -286,18 +288,11 @@ def _train_and_score(
         model = build()
         model.dropout.p = cfg["head_dropout"]  # the same head for both networks
         start = time.perf_counter()
+        options = {k: v for k, v in cfg.items() if k in _FIT_OPTIONS}  # the ledger's recipe
         train.fit(
             model,
             (loaders.train, None),
-            cfg["epochs"],
-            optimizer=cfg["optimizer"],
-            lr=cfg["lr"],
-            weight_decay=cfg["weight_decay"],
-            schedule=cfg["schedule"],
-            label_smoothing=cfg["label_smoothing"],
-            aux_weight=cfg["aux_weight"],
-            grad_clip=cfg["grad_clip"],
-            seed=seed,
+            **options,
             device="cpu",
             progress=False,
             smoke_steps=smoke_steps,
