@@ -295,6 +295,22 @@ def test_report_lines_state_the_interval_and_the_kind_of_comparison(tiny, tmp_pa
     assert "Test CPU (cpu, 1 thread, commit abc123)" in report.provenance(data)
 
 
+def test_differences_are_the_numbers_compare_prints_primary_first():
+    data = ledger.load("multiscale")
+    found = report.differences(data)
+    declared = ledger.get("multiscale").comparisons
+    assert len(found) == len(declared) and next(iter(found)).startswith(
+        "reduced Inception, wide spread - 3x3 stack, wide spread"
+    )
+    for c, (name, d) in zip(declared, found.items(), strict=True):
+        rows = ledger.summarize(data, c.metric)
+        by_hand = [rows[c.a]["by_seed"][s] - rows[c.b]["by_seed"][s] for s in d.seeds]
+        assert d.differences == pytest.approx(by_hand) and c.a in name
+        line = report.compare(data, c.a, c.b, c.metric)
+        assert f"95% CI [{100 * d.low:+.1f}, {100 * d.high:+.1f}]" in line
+    assert list(report.differences(data, primary_only=True)) == [next(iter(found))]
+
+
 def test_a_live_run_of_a_stored_seed_is_compared_with_it_and_with_the_other_seeds(tiny, tmp_path):
     data = ledger.run("tiny", results=tmp_path, log=lambda m: None)
     metric = ledger.epoch_metric(2)  # the validation accuracy after epoch 2 (a short live run)

@@ -563,8 +563,36 @@ def test_plot_seeds_keeps_the_rows_order_for_chosen_labels_and_numbers_other_met
         viz.plot_seeds(ROWS, labels=["absent"])
 
 
+def test_plot_differences_draws_each_seed_the_mean_and_the_interval_red_when_it_excludes_zero():
+    from inception_lab.experiments import paired_difference
+
+    shown = paired_difference({0: 0.8, 1: 0.82, 2: 0.85}, {0: 0.7, 1: 0.75, 2: 0.74})
+    unclear = paired_difference({0: 0.8, 1: 0.7, 2: 0.9}, {0: 0.75, 1: 0.78, 2: 0.8})
+    lone = paired_difference({0: 0.8}, {0: 0.75})
+    fig = render(viz.plot_differences({"a - b": shown, "c - d": unclear, "one seed": lone}))
+    (ax,) = fig.axes
+    # dots: the per-seed differences in points, one row per comparison, top to bottom
+    assert [list(c.get_offsets()[:, 0]) for c in ax.collections] == [
+        pytest.approx([10.0, 7.0, 11.0]),
+        pytest.approx([5.0, -8.0, 10.0]),
+        pytest.approx([5.0]),
+    ]
+    bars = [line for line in ax.lines if line.get_linewidth() == 4]
+    assert [list(b.get_xdata()) for b in bars] == [
+        pytest.approx([100 * shown.low, 100 * shown.high]),
+        pytest.approx([100 * unclear.low, 100 * unclear.high]),
+    ]  # the lone seed has no interval to draw
+    assert shown.low > 0 and unclear.low < 0 < unclear.high
+    assert [b.get_color() for b in bars] == ["C3", "C7"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a - b", "c - d", "one seed"]
+    with pytest.raises(TypeError, match="paired difference"):
+        viz.plot_differences({"a - b": (0.1, 0.0, 0.2)})
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        viz.plot_differences({})
+
+
 def test_plot_seeds_draws_what_experiments_summarize_returns():
-    from inception_lab.experiments import protocol1 as experiments
+    from inception_lab import experiments
 
     ledger = experiments.load("bottleneck")
     ax = render(viz.plot_seeds(experiments.summarize(ledger), title="x")).axes[0]

@@ -25,13 +25,23 @@ from .ledger import (
     train_one,
     verify,
 )
-from .report import compare, comparisons, live_vs_ledger, provenance, sweep, table
+from .report import (
+    MANY_COMPARISONS,
+    compare,
+    comparisons,
+    differences,
+    live_vs_ledger,
+    provenance,
+    sweep,
+    table,
+)
 from .stats import paired_difference, prediction_interval
 
 __all__ = [
     "DATA",
     "EXPERIMENTS",
     "FIT",
+    "MANY_COMPARISONS",
     "RESULTS",
     "Arm",
     "Comparison",
@@ -39,6 +49,7 @@ __all__ = [
     "chosen_lr",
     "compare",
     "comparisons",
+    "differences",
     "epoch_metric",
     "get",
     "live_vs_ledger",

@@ -14,9 +14,17 @@ from typing import Any
 
 from .catalog import Comparison
 from .ledger import chosen_lr, get, summarize
-from .stats import paired_difference, prediction_interval
+from .stats import PairedDifference, paired_difference, prediction_interval
 
-__all__ = ["compare", "comparisons", "live_vs_ledger", "provenance", "sweep", "table"]
+__all__ = [
+    "compare",
+    "comparisons",
+    "differences",
+    "live_vs_ledger",
+    "provenance",
+    "sweep",
+    "table",
+]
 
 MANY_COMPARISONS = (
     "Each line is one comparison; only the primary ones were declared before the runs. Of 20 "
@@ -110,6 +118,20 @@ def comparisons(data: dict[str, Any], primary_only: bool = False) -> str:
         if (c.primary or not primary_only) and c.a in rows and c.b in rows
     ]
     return "\n".join(lines)
+
+
+def differences(data: dict[str, Any], primary_only: bool = False) -> dict[str, PairedDifference]:
+    """The declared comparisons' paired differences (primary first), as `compare` computes them:
+    "a - b (metric)" -> `PairedDifference` (per-seed differences, mean, 95% interval), for
+    `viz.plot_differences`."""
+    declared = sorted(get(data["experiment"]).comparisons, key=lambda c: not c.primary)
+    out = {}
+    for c in declared:
+        rows = summarize(data, c.metric)
+        if (c.primary or not primary_only) and c.a in rows and c.b in rows:
+            key = f"{c.a} - {c.b}" + ("" if c.metric == "test_acc" else f" ({c.metric})")
+            out[key] = paired_difference(rows[c.a]["by_seed"], rows[c.b]["by_seed"])
+    return out
 
 
 def sweep(data: dict[str, Any], label: str) -> str:

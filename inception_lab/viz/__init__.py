@@ -6,7 +6,8 @@ and pictures of the data. One module per kind of figure:
 - `diagrams`: Inception blocks drawn from the modules, and receptive fields;
 - `curves`: training curves of one or several runs (`plot_history`);
 - `ledger`: the experiment ledger's results over seeds (`plot_seeds`, `plot_seeds_by_scale`),
-  drawn from the rows `experiments.summarize` returns;
+  drawn from the rows `experiments.summarize` returns, and paired differences with their
+  intervals (`plot_differences`);
 - `calibration`: reliability diagrams, confidence histograms, label smoothing;
 - `data`: `show_batch` and `show_scales`.
 
@@ -34,7 +35,7 @@ from .costs import (
 from .curves import plot_history
 from .data import show_batch, show_scales
 from .diagrams import draw_block, draw_blocks, plot_receptive_field
-from .ledger import plot_seeds, plot_seeds_by_scale
+from .ledger import plot_differences, plot_seeds, plot_seeds_by_scale
 
 __all__ = [
     "REFERENCE_MODELS",
@@ -47,6 +48,7 @@ __all__ = [
     "plot_branch_costs",
     "plot_confidence_hist",
     "plot_cost_map",
+    "plot_differences",
     "plot_history",
     "plot_label_smoothing",
     "plot_layer_costs",

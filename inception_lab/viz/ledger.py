@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-__all__ = ["plot_seeds", "plot_seeds_by_scale"]
+__all__ = ["plot_differences", "plot_seeds", "plot_seeds_by_scale"]
 
 Rows = Mapping[str, Mapping[str, Any]]  # label -> {"values": [...], "mean": m, "sd": s, ...}
 _ROW_KEYS = ("values", "mean", "sd")
@@ -96,6 +96,47 @@ def plot_seeds(
     ax.set_title(title or "every seed (dots), mean ± sd (bars)")
     if own_figure:  # a caller's figure keeps its own layout (e.g. constrained)
         fig.tight_layout()
+    return fig
+
+
+def plot_differences(
+    differences: Mapping[str, Any], title: str | None = None, percent: bool = True
+) -> Figure:
+    """One row per comparison a - b: each seed's difference as a dot, the mean difference as a
+    tick with its 95% interval as a bar, and zero as a line. A difference is shown when its bar
+    does not cross the line (the verdict `experiments.compare` prints).
+
+    differences: `experiments.differences(ledger)`, name -> an object with `differences`
+        (per seed), `mean`, `low` and `high` (`experiments.paired_difference`'s result).
+    percent: draw accuracy differences in points (x 100); False for ECE, NLL, temperatures.
+    """
+    if not isinstance(differences, Mapping) or not differences:
+        raise TypeError(
+            "differences must be a non-empty mapping name -> paired difference "
+            f"(experiments.differences(ledger)), got {type(differences).__name__}"
+        )
+    for name, d in differences.items():
+        if not all(hasattr(d, key) for key in ("differences", "mean", "low", "high")):
+            raise TypeError(
+                f"differences[{name!r}] must be a paired difference with .differences, .mean, "
+                f".low and .high, got {type(d).__name__}"
+            )
+    scale = 100.0 if percent else 1.0
+    names = list(differences)
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 1.2))
+    for y, name in enumerate(names):
+        d = differences[name]
+        color = "C3" if d.low > 0 or d.high < 0 else "C7"
+        if np.isfinite(d.low) and np.isfinite(d.high):  # one seed has no interval
+            ax.plot([scale * d.low, scale * d.high], [y, y], color=color, lw=4, alpha=0.45)
+        ax.plot([scale * d.mean], [y], "|", color=color, ms=14, mew=2)
+        ax.scatter([scale * v for v in d.differences], [y] * len(d.differences), color="k", s=12)
+    ax.axvline(0.0, color="k", lw=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()  # the first comparison (the primary one) on top
+    ax.set_xlabel("a - b, " + ("points" if percent else "difference") + " (dots: seeds)")
+    ax.set_title(title or "paired differences: mean and 95% interval (red: excludes zero)")
+    fig.tight_layout()
     return fig
 
 
