@@ -42,6 +42,13 @@ def test_a_hand_typed_number_fails_naming_the_notebook_cell_and_number(tmp_path,
     assert "cell 3: the prose cites 79.4%" in capsys.readouterr().out
 
 
+def test_a_commit_hash_in_an_output_is_no_number_that_breaks_the_check():
+    # "78e556e35591" would read as 78 x 10^556 (a float overflow) if taken for a number
+    output = "computed on Intel Xeon (cpu, 1 thread, commit 78e556e35591); accuracy 91.6%"
+    assert problems(printing(output), "It reached 91.6% on the test set.") == []
+    assert len(problems(printing(output), "It reached 93.0% on the test set.")) == 1
+
+
 def test_a_number_counts_only_if_printed_above_the_prose():
     prose = "The module has 163,328 weights."
     assert problems(printing("weights: 163328"), prose) == []

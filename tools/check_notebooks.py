@@ -403,7 +403,8 @@ def _value(match: re.Match, unit: str | None = None) -> tuple[float, float, str]
     unit = (match["unit"] or unit or "").strip().replace("k", "K")
     scale = SCALE.get(unit, 1.0)
     decimals = len(match["dec"] or ".") - 1
-    exponent = int(match["exp"][1:]) if match["exp"] else 0
+    # clamped: a hex hash such as "commit 78e556e35591" reads as 78e556, beyond a float
+    exponent = max(-300, min(300, int(match["exp"][1:]))) if match["exp"] else 0
     value = float(match["int"].replace(",", "") + (match["dec"] or "")) * 10.0**exponent
     return value * scale, 0.5 * 10.0 ** (exponent - decimals) * scale, unit
 
