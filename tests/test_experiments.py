@@ -375,6 +375,20 @@ def test_one_real_run_records_what_the_ledger_needs():
     assert set(record["grad_norm"]) == {"init", "final"}
 
 
+def test_a_smoke_run_is_measured_on_the_test_set_and_a_half_run_is_not():
+    config = catalog.resolve(catalog.EXPERIMENTS["bottleneck"], "reduced")
+    config["data"].update(train_size=60, val_size=30, test_size=60, batch_size=30)
+    config["model_args"]["width"] = 0.25
+    config["fit"]["epochs"] = 3
+    # a smoke run (make smoke-gpu) stops after 2 epochs of a few batches: the lessons' gpu
+    # branch still reads its test accuracy
+    smoke = runner.train_run(config, 0, (), "cpu", CLEAN, smoke_steps=1)
+    assert len(smoke["epochs"]) == 2 and 0 <= smoke["test_acc"] <= 1
+    assert "stopped_after" not in smoke
+    half = runner.train_run(config, 0, (), "cpu", CLEAN, stop_after=1)
+    assert half["stopped_after"] == 1 and "test_acc" not in half
+
+
 def test_probes_leave_the_model_and_the_random_generator_as_they_were():
     from inception_lab.models import build
 

@@ -10,6 +10,7 @@ printed by code, never typed by hand.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from .catalog import Comparison
@@ -35,6 +36,13 @@ MANY_COMPARISONS = (
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def metric_name(metric: str) -> str:
+    """How a line names a metric: "epochs.2.val_acc" (a 0-based index into the per-epoch
+    records, see `ledger.epoch_metric`) reads "val_acc after epoch 3"; others as they are."""
+    found = re.fullmatch(r"epochs\.(\d+)\.(\w+)", metric)
+    return f"{found[2]} after epoch {int(found[1]) + 1}" if found else metric
 
 
 def _lower_better(metric: str) -> bool:
@@ -100,7 +108,7 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
     mean_a = sum(rows[a]["by_seed"][s] for s in d.seeds) / d.n
     mean_b = sum(rows[b]["by_seed"][s] for s in d.seeds) / d.n
     return (
-        f"[{kind}] {metric}: {a} {_pct(mean_a)}, {b} {_pct(mean_b)} ({d.n} paired seeds); "
+        f"[{kind}] {metric_name(metric)}: {a} {_pct(mean_a)}, {b} {_pct(mean_b)} ({d.n} paired seeds); "
         f"difference {100 * d.mean:+.1f} points, 95% CI [{100 * d.low:+.1f}, "
         f"{100 * d.high:+.1f}]: {verdict}"
     )
@@ -129,7 +137,9 @@ def differences(data: dict[str, Any], primary_only: bool = False) -> dict[str, P
     for c in declared:
         rows = summarize(data, c.metric)
         if (c.primary or not primary_only) and c.a in rows and c.b in rows:
-            key = f"{c.a} - {c.b}" + ("" if c.metric == "test_acc" else f" ({c.metric})")
+            key = f"{c.a} - {c.b}" + (
+                "" if c.metric == "test_acc" else f" ({metric_name(c.metric)})"
+            )
             out[key] = paired_difference(rows[c.a]["by_seed"], rows[c.b]["by_seed"])
     return out
 

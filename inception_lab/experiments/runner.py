@@ -183,7 +183,7 @@ def train_run(
     record["val_acc"] = history.records[-1]["val_acc"]
     record["machine"] = machine(device, source)
     record["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
-    if len(history.records) < config["fit"]["epochs"]:  # a short look: no test measurements
+    if stop_after is not None and len(history.records) < config["fit"]["epochs"]:  # a short look
         record["stopped_after"] = len(history.records)
         return record
     _measure_test(record, model, loaders, device, measure, smoke_steps)
