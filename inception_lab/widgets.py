@@ -242,8 +242,10 @@ def bottleneck_explorer(
 ) -> Explorer:
     """Weights and MACs of a k x k conv with and without a 1x1 bottleneck in front.
 
-    The defaults are inception 3a's 3x3 branch (28x28x192 input, reduce to 64, 3x3 conv to
-    96): 165,888 -> 67,584 weights. A reduction wider than the input is refused with a message.
+    The defaults are a teaching example on inception 3a's input (28x28x192, reduce to 64, 3x3
+    conv to 96; 3a's own 3x3 branch reduces to 96 and convolves to 128): 165,888 -> 67,584
+    weights. A reduction wider than the input is refused with a message.
+
     """
 
     def render(r: dict, v: dict) -> str:

@@ -123,7 +123,7 @@ def test_exempt_forms_pass_without_any_output(prose):
         "The paper's Table 1 lists 159K parameters for module 3a.",
         "It has about 13.6 million parameters (BN paper, Section 4.2).",
         "The v3 paper (Section 6) calls it 42 layers deep.",
-        "The 14x comes from Table 2 of the BN paper.",
+        "The 14x comes from Figure 3 of the BN paper.",
         "A later paper, Szegedy et al. (2016, Figure 15), used 0.1 to 0.3.",
         "Its abstract of the v3 paper gives 5 billion multiply-adds.",
         "Keras lists 23.9M parameters (source: the Keras applications table).",

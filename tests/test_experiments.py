@@ -354,10 +354,10 @@ def test_cli_errors_and_list(capsys):
 def test_seeds_draw_their_own_training_images_and_share_one_test_set():
     config = catalog.resolve(catalog.EXPERIMENTS["bottleneck"], "naive")
     config["data"].update(train_size=60, val_size=30, test_size=60)
-    a0, a1 = runner._loaders(config, 0, "cpu"), runner._loaders(config, 1, "cpu")
+    a0, a1 = runner.run_loaders(config, 0, "cpu"), runner.run_loaders(config, 1, "cpu")
     assert not torch.equal(a0.train.dataset.images, a1.train.dataset.images)
     assert torch.equal(a0.test.dataset.images, a1.test.dataset.images)
-    again = runner._loaders(config, 0, "cpu")  # another arm, same seed: the same images
+    again = runner.run_loaders(config, 0, "cpu")  # another arm, same seed: the same images
     assert torch.equal(a0.train.dataset.images, again.train.dataset.images)
 
 

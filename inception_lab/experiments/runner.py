@@ -102,9 +102,10 @@ def machine(device: torch.device, source: SourceState | None = None) -> dict[str
     return info
 
 
-def _loaders(config: dict[str, Any], seed: int, device: torch.device):
-    """Training and validation images drawn with `seed`, the fixed test set with the config's
-    test_seed; batch order and augmentation from `seed`. Generated in memory (~1 s per run)."""
+def run_loaders(config: dict[str, Any], seed: int, device: Any, test: bool = True):
+    """A run's data: training and validation images drawn with `seed`, the fixed test set with
+    the config's test_seed (`test=False`: a token test split, for a caller with its own test
+    images); batch order and augmentation from `seed`. Generated in memory (~1 s per run)."""
     d = config["data"]
     variant = {"scale_ranges": d["scale_ranges"], "clutter": d["clutter"]}
 
@@ -123,8 +124,10 @@ def _loaders(config: dict[str, Any], seed: int, device: torch.device):
 
     few = 30  # one balanced block of the split a draw does not need
     train = draw(seed, {"train": d["train_size"], "val": d["val_size"], "test": few})
-    test = draw(d["test_seed"], {"train": few, "val": few, "test": d["test_size"]})
-    return dataclasses.replace(train, test=test.test)
+    if not test:
+        return train
+    fixed = draw(d["test_seed"], {"train": few, "val": few, "test": d["test_size"]})
+    return dataclasses.replace(train, test=fixed.test)
 
 
 def _all(loader, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -151,7 +154,7 @@ def train_run(
     schedule, so they equal the stored run's first epochs) and measure nothing on the test set;
     the ledger never stores such a run either."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    loaders = _loaders(config, seed, device)
+    loaders = run_loaders(config, seed, device)
     torch.manual_seed(seed)  # the weights' initialisation depends on the seed too
     model = build(config["model"], num_classes=10, **config["model_args"]).to(device)
     if config["head_dropout"] is not None:
