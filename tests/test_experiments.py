@@ -295,6 +295,19 @@ def test_report_lines_state_the_interval_and_the_kind_of_comparison(tiny, tmp_pa
     assert "Test CPU (cpu, 1 thread, commit abc123)" in report.provenance(data)
 
 
+def test_nll_prints_as_a_number_and_ece_in_points():
+    data = ledger.load("label_smoothing")
+    rows = ledger.summarize(data, "temperature.test_nll_after")
+    d = [rows["smoothing 0.1"]["by_seed"][s] - rows["no smoothing"]["by_seed"][s] for s in range(5)]
+    line = report.compare(data, "smoothing 0.1", "no smoothing", "temperature.test_nll_after")
+    assert f"difference {sum(d) / 5:+.3f}, 95% CI [" in line
+    assert "%" not in line.replace("95% CI", "")
+    table = report.table(data, "temperature.test_nll_after")
+    assert f"{rows['no smoothing']['mean']:.3f} ± " in table and "%" not in table
+    ece = report.compare(data, "smoothing 0.1", "no smoothing", "test_ece")
+    assert " points, 95% CI [" in ece and "%, no smoothing" in ece
+
+
 def test_differences_are_the_numbers_compare_prints_primary_first():
     data = ledger.load("multiscale")
     found = report.differences(data)

@@ -38,6 +38,20 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _in_percent(metric: str) -> bool:
+    """Accuracies and ECE are fractions, printed in percent (differences in points); NLL, losses
+    and temperatures are printed as plain numbers."""
+    return "acc" in metric or "ece" in metric or metric.startswith(("test_by_scale", "branch"))
+
+
+def _value_text(metric: str, x: float) -> str:
+    return _pct(x) if _in_percent(metric) else f"{x:.3f}"
+
+
+def _difference_text(metric: str, x: float) -> str:
+    return f"{100 * x:+.1f}" if _in_percent(metric) else f"{x:+.3f}"
+
+
 def metric_name(metric: str) -> str:
     """How a line names a metric: "epochs.2.val_acc" (a 0-based index into the per-epoch
     records, see `ledger.epoch_metric`) reads "val_acc after epoch 3"; others as they are."""
@@ -75,10 +89,11 @@ def table(data: dict[str, Any], metric: str = "test_acc", labels: list[str] | No
     for label, s in rows.items():
         if labels is not None and label not in labels:
             continue
-        sd = "n/a" if math.isnan(s["sd"]) else _pct(s["sd"])
+        sd = "n/a" if math.isnan(s["sd"]) else _value_text(metric, s["sd"])
         lines.append(
-            f"{label:{width}s}  {_pct(s['mean'])} ± {sd}  [{_pct(s['min'])}, "
-            f"{_pct(s['max'])}]  {s['n']} seeds  lr {s['lr']:g}"
+            f"{label:{width}s}  {_value_text(metric, s['mean'])} ± {sd}  "
+            f"[{_value_text(metric, s['min'])}, {_value_text(metric, s['max'])}]  {s['n']} seeds  "
+            f"lr {s['lr']:g}"
         )
     return "\n".join(lines)
 
@@ -107,10 +122,12 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
         verdict = "no difference shown (the interval includes zero)"
     mean_a = sum(rows[a]["by_seed"][s] for s in d.seeds) / d.n
     mean_b = sum(rows[b]["by_seed"][s] for s in d.seeds) / d.n
+    value, diff = (lambda x: _value_text(metric, x)), (lambda x: _difference_text(metric, x))
+    unit = " points" if _in_percent(metric) else ""
     return (
-        f"[{kind}] {metric_name(metric)}: {a} {_pct(mean_a)}, {b} {_pct(mean_b)} ({d.n} paired seeds); "
-        f"difference {100 * d.mean:+.1f} points, 95% CI [{100 * d.low:+.1f}, "
-        f"{100 * d.high:+.1f}]: {verdict}"
+        f"[{kind}] {metric_name(metric)}: {a} {value(mean_a)}, {b} {value(mean_b)} ({d.n} paired "
+        f"seeds); difference {diff(d.mean)}{unit}, 95% CI [{diff(d.low)}, {diff(d.high)}]: "
+        f"{verdict}"
     )
 
 
@@ -178,14 +195,15 @@ def live_vs_ledger(
     others = [v for k, v in by_seed.items() if own is None or k != seed]
     low, high = prediction_interval(others)
     where = "inside" if low <= value <= high else "below" if value < low else "above"
-    text = f"your run: {_pct(value)}"
+    show = lambda x: _value_text(metric, x)  # noqa: E731
+    text = f"your run: {show(value)}"
     if own is not None:
-        same = "the same to the digit" if value == own else f"{_pct(own)}: a different number"
-        text = f"your run (seed {seed}): {_pct(value)}; the ledger's seed {seed}: {same}"
+        same = "the same to the digit" if value == own else f"{show(own)}: a different number"
+        text = f"your run (seed {seed}): {show(value)}; the ledger's seed {seed}: {same}"
     whose = "other " if own is not None else ""
     text += (
-        f"; a new seed of {label!r} falls in {_pct(low)} to {_pct(high)} 95% of the time (from "
-        f"the ledger's {len(others)} {whose}seeds, mean {_pct(sum(others) / len(others))}): "
+        f"; a new seed of {label!r} falls in {show(low)} to {show(high)} 95% of the time (from "
+        f"the ledger's {len(others)} {whose}seeds, mean {show(sum(others) / len(others))}): "
         f"{where} that interval"
     )
     return text + (f" ({note})" if note else "")
