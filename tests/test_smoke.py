@@ -180,7 +180,7 @@ def test_the_capstone_check_in_a_smoke_run_trains_a_few_steps_and_gives_no_verdi
     checks.capstone_challenge(good_stage, smoke_steps=1)
     assert "no verdict" in capsys.readouterr().out
     assert [(r["epochs"], r["steps_per_epoch"]) for r in runs] == [(2, 1), (2, 1)]
-    batch = checks.CAPSTONE_TRAINING["batch_size"]
+    batch = checks.CAPSTONE_TRAINING["data"]["batch_size"]
     assert len(evaluated) == 2 and all(0 < n <= batch for n in evaluated)  # one batch each
 
 

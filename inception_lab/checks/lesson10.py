@@ -18,7 +18,6 @@ profiler raises while the learner's function runs.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +27,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import blocks, data, models, profile, train
+from .. import blocks, models, profile, train
 from .._validate import is_int
 from ..data.shapes import SHAPES_MEAN, SHAPES_STD, generate_shapes
-from ..experiments.protocol1 import EXPERIMENTS, load, resolve, summarize
+from ..experiments import get, load, prediction_interval, resolve, summarize
+from ..experiments.runner import run_loaders
 from ._common import (
     Forbidden,
     call_learner,
@@ -44,21 +44,19 @@ from ._common import (
 
 CAPSTONE_MAX_MACS = 5_500_000  # per 32x32 image; about half of the baseline's 11.2 M
 CAPSTONE_MAX_PARAMS = 120_000  # about half of the baseline's 244 K
-# The challenge's training: the experiment ledger's own, for the plain CNN of its "family"
-# comparison (lesson 10, section 4): its harder data (4,000 training images), 10 epochs,
-# AdamW with a one-cycle schedule, augmentation, head dropout 40% (the check sets it for your
-# network too). With seed 0 the plain CNN's run is the ledger's seed 0 run, on this machine.
+# The challenge's training: the experiment ledger's own run of the plain CNN of its "family"
+# experiment (lesson 10, section 4), seed 0: the harder data (4,000 training images drawn with
+# the seed, crop + flip augmentation), 10 epochs of AdamW with a one-cycle schedule ("fit"),
+# head dropout 40% (the check sets it for your network too). The plain CNN's training here is
+# the ledger's seed 0 run (to the digit with the ledger's thread count).
 CAPSTONE_TRAINING: dict[str, Any] = {
-    **resolve(EXPERIMENTS["family"], "plain CNN"),
+    **resolve(get("family"), "plain CNN"),
     "head_dropout": 0.4,
     "seed": 0,
-    "augment": True,  # the ledger's loaders' default: random crops and flips
 }
-CAPSTONE_TRAINING["train_size"] = CAPSTONE_TRAINING["data"]["train_size"]
-_FIT_OPTIONS = {f.name for f in dataclasses.fields(train.FitConfig)}
 CAPSTONE_HELD_OUT = 2000  # held-out images, drawn with a data seed no lesson uses
 # The verdict: at least this lead over the plain CNN trained beside your network (2 points),
-# and above every seed of the plain CNN in the ledger.
+# and above the range where a new seed of the plain CNN falls 95% of the time (the ledger's).
 CAPSTONE_MARGIN = 0.02
 _HELD_OUT_DATA_SEED = 1009  # the check's own draw; the judge can take another (--held-out-seed)
 _MULTI = (blocks.MultiBranch, blocks.InceptionResNetBlock)
@@ -271,35 +269,24 @@ def _train_and_score(
     ledger does) on the CPU and return (accuracy on the held-out images, training seconds).
     With `smoke_steps`: a few training steps and held-out batches only."""
     cfg, seed = CAPSTONE_TRAINING, CAPSTONE_TRAINING["seed"]
-    d = cfg["data"]
-    loaders = data.make_loaders(
-        "shapes",
-        batch_size=cfg["batch_size"],
-        seed=seed,
-        train_size=d["train_size"],
-        val_size=d["val_size"],
-        test_size=d["test_size"],
-        scale_ranges=d["scale_ranges"],
-        clutter=d["clutter"],
-        augment=cfg["augment"],
-    )
+    loaders = run_loaders(cfg, seed, "cpu", test=False)  # the ledger's draw for this seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build()
         model.dropout.p = cfg["head_dropout"]  # the same head for both networks
         start = time.perf_counter()
-        options = {k: v for k, v in cfg.items() if k in _FIT_OPTIONS}  # the ledger's recipe
         train.fit(
             model,
             (loaders.train, None),
-            **options,
+            seed=seed,
+            **cfg["fit"],  # the ledger's recipe
             device="cpu",
             progress=False,
             smoke_steps=smoke_steps,
         )
         seconds = time.perf_counter() - start
     images, labels = _held_out(data_seed)
-    size = cfg["batch_size"]
+    size = cfg["data"]["batch_size"]
     batches = [(images[i : i + size], labels[i : i + size]) for i in range(0, len(labels), size)]
     return train.evaluate(model, batches, max_batches=smoke_steps)["acc"], seconds
 
@@ -334,8 +321,14 @@ class CapstoneResult:
         return self.accuracy - self.baseline
 
     @property
+    def new_seed_high(self) -> float:
+        """The top of the 95% interval in which a new seed of the plain CNN falls (the
+        ledger's seeds: mean + t * sd * sqrt(1 + 1/n))."""
+        return prediction_interval(self.ledger)[1]
+
+    @property
     def met(self) -> bool:
-        return self.lead >= CAPSTONE_MARGIN and self.accuracy > max(self.ledger)
+        return self.lead >= CAPSTONE_MARGIN and self.accuracy > self.new_seed_high
 
 
 def measure_capstone(make_stage: Callable, held_out_seed: int | None = None) -> CapstoneResult:
@@ -359,12 +352,13 @@ def _report(r: CapstoneResult) -> str:
     cfg, d = CAPSTONE_TRAINING, CAPSTONE_TRAINING["data"]
     ledger = ", ".join(f"{v:.1%}" for v in r.ledger)
     return (
-        f"after the ledger's training ({cfg['epochs']} epochs on its {d['train_size']:,} "
+        f"after the ledger's training ({cfg['fit']['epochs']} epochs on its {d['train_size']:,} "
         f"training images, seed {cfg['seed']}), on {CAPSTONE_HELD_OUT:,} held-out images your "
         f"network scores {r.accuracy:.1%} and the plain CNN trained beside it {r.baseline:.1%}, "
         f"a lead of {_points(r.lead)} (at least {_points(CAPSTONE_MARGIN)} needed). The plain "
         f"CNN's seeds in the ledger, on its own test images: {ledger} (mean "
-        f"{sum(r.ledger) / len(r.ledger):.1%})"
+        f"{sum(r.ledger) / len(r.ledger):.1%}; a new seed falls below {r.new_seed_high:.1%} "
+        "97.5% of the time)"
     )
 
 
@@ -376,11 +370,13 @@ def capstone_challenge(make_stage: Callable, smoke_steps: int | None = None) -> 
     uses, so that no design can have been tuned on them.
 
     The verdict: the design must lead the plain CNN trained beside it by at least
-    CAPSTONE_MARGIN (2 accuracy points) on the held-out images, AND score above every seed of
-    the plain CNN in the ledger (its best seed: 87.7% on the ledger's test images). One run of
-    each network is what the lesson's time budget allows (about 20-30 s each on 2 CPU threads);
-    the ledger's seeds show how far the plain CNN moves from seed to seed, and the design has to
-    clear all of them. Deterministic on one machine type; another CPU or thread count moves the
+    CAPSTONE_MARGIN (2 accuracy points) on the held-out images, AND score above the top of the
+    95% interval in which a new seed of the plain CNN falls, from the ledger's seeds (on the
+    ledger's test images, another draw of the same data: 2,000 held-out images have a
+    binomial standard error of about 0.7 points near 88%). One run of each network is what the
+    lesson's time budget allows (about 20-30 s each on 2 CPU threads); the ledger's seeds show
+    how far the plain CNN moves from seed to seed, and the design has to clear where almost any
+    run of it would land. Deterministic on one machine type; another CPU or thread count moves the
     numbers. `smoke_steps` (the notebook's SMOKE_STEPS, `make smoke-gpu`): train each network
     for a few steps and give no verdict.
     """
@@ -401,14 +397,15 @@ def capstone_challenge(make_stage: Callable, smoke_steps: int | None = None) -> 
         f"within the budget, but {_report(r)}. A lead of {_points(r.lead)} is not enough." + ideas,
     )
     require(
-        r.accuracy > max(r.ledger),
-        f"within the budget, but {_report(r)}. The plain CNN reached {max(r.ledger):.1%} on one "
-        "of the ledger's seeds: to count as better than a plain CNN, beat every run of it." + ideas,
+        r.accuracy > r.new_seed_high,
+        f"within the budget, but {_report(r)}. A new seed of the plain CNN reaches up to "
+        f"{r.new_seed_high:.1%} (the top of its 95% interval from the ledger's seeds): to count "
+        "as better than a plain CNN, beat that too." + ideas,
     )
     with torch.device("meta"):
         baseline = models.mini_baseline(bn=True)
     passed(
-        f"challenge met: {_report(r)}; yours is above every one. Your network: {r.params:,} "
+        f"challenge met: {_report(r)}; yours is above that. Your network: {r.params:,} "
         f"parameters and {r.macs:,} MACs per image, trained in {r.seconds:.0f} s; the plain CNN: "
         f"{profile.count_params(baseline):,} and {profile.count_macs(baseline, (3, 32, 32)):,}."
     )
