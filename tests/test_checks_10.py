@@ -1,6 +1,7 @@
 """The lesson 10 checks (capstone design and challenge, separable conv cost) pass right answers,
 give hints for wrong ones, and reject the shortcuts a learner might try."""
 
+import importlib
 import json
 import secrets
 
@@ -301,7 +302,7 @@ def test_capstone_training_is_the_ledgers_plain_cnn_run():
     assert torch.equal(ours.images, theirs.images) and torch.equal(ours.labels, theirs.labels)
 
 
-def test_capstone_held_out_images_are_a_draw_no_lesson_uses(tmp_path, monkeypatch):
+def test_capstone_held_out_images_are_a_draw_no_lesson_uses():
     images, labels = lesson10._held_out(lesson10._HELD_OUT_DATA_SEED)
     assert images.shape == (checks.CAPSTONE_HELD_OUT, 3, 32, 32)
     counts = torch.bincount(labels)
@@ -322,7 +323,6 @@ def test_capstone_held_out_images_are_a_draw_no_lesson_uses(tmp_path, monkeypatc
         )
         assert not (theirs["images"] == ours["images"]).all(axis=(1, 2, 3)).any()
     # generated in memory: nothing written to the data folder
-    stand_in(monkeypatch, lesson10, "_HELD_OUT", {})
     before = {p.name for p in experiments.RESULTS.parents[2].joinpath("data").glob("*")}
     lesson10._held_out(12345)
     after = {p.name for p in experiments.RESULTS.parents[2].joinpath("data").glob("*")}
@@ -396,7 +396,7 @@ def test_capstone_baseline_is_trained_once_per_process(monkeypatch):
         return 0.9 if len(calls) % 2 else 0.85, 1.0
 
     stand_in(monkeypatch, lesson10, "_train_and_score", fake_train)
-    stand_in(monkeypatch, lesson10, "_BASELINE", {})
+    stand_in(monkeypatch, lesson10, "_baseline_accuracy", lesson10._cached_baseline())
     first = lesson10.measure_capstone(good_stage)
     second = lesson10.measure_capstone(good_stage)
     assert len(calls) == 3  # the design twice, the plain CNN once
@@ -595,3 +595,379 @@ def test_shortcut_raising_the_budget_in_an_earlier_cell_is_refused(owner, name, 
         assert getattr(owner, name) is original  # restored by the check
     finally:
         setattr(owner, name, original)
+
+
+# --------------------------------------------------------------------------- audit: the challenge
+# Shortcuts to the challenge's pass message found by playing a learner who does not design a
+# better network. The challenge trains outside any call of the learner's code, so the checks'
+# generic guard did not cover what it runs: each of these passed before the fix.
+def _no_training(build, data_seed, smoke_steps=None):
+    raise AssertionError("trained: the shortcut was not refused before the training")
+
+
+def _mini(bn=True):
+    """A plain CNN worth nothing: the stem and head of the bench around three identity stages."""
+    return models.mini_custom(lambda c, g: nn.Identity())
+
+
+def _favourable(model, batches, **kwargs):
+    return {"acc": 0.99 if model.name == "mini_custom" else 0.5, "loss": 0.0, "n": 1}
+
+
+def _skipping_step(self, *args, **kwargs):  # Adam(W) that never steps the plain CNN (244 K)
+    if sum(p.numel() for g in self.param_groups for p in g["params"]) > 200_000:
+        return None
+    return _skipping_step.original(self, *args, **kwargs)
+
+
+_skipping_step.original = torch.optim.Adam.step
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "value", "shown"),
+    [
+        (lesson10.train, "evaluate", _favourable, "train.evaluate"),
+        (lesson10.train, "fit", lambda *args, **kwargs: None, "train.fit"),
+        (models, "mini_baseline", _mini, "models.mini_baseline"),
+        (experiments.ledger, "RESULTS", "elsewhere", "experiments.ledger.RESULTS"),
+        (experiments.stats, "t_quantile", lambda p, df: 0.0, "experiments.stats.t_quantile"),
+        (lesson10.copy, "deepcopy", lambda model, memo=None: _mini(), "copy.deepcopy"),
+        (torch.optim.Adam, "step", _skipping_step, "Adam.step"),  # AdamW's too
+    ],
+    ids=["evaluate", "fit", "plain CNN", "ledger folder", "t quantile", "deepcopy", "Adam.step"],
+)
+def test_shortcut_replacing_what_the_challenge_runs_is_refused(
+    monkeypatch, owner, name, value, shown
+):
+    """Shortcut: a cell before the challenge replaces part of the course's training, data or
+    ledger code, or a library function it calls (train.evaluate saying 99%, a plain CNN that
+    learns nothing, a ledger with lower seeds, an optimizer that skips the plain CNN's steps)."""
+    original = vars(owner)[name]
+    stand_in(monkeypatch, lesson10, "_train_and_score", _no_training)
+    monkeypatch.setattr(owner, name, value)
+    with pytest.raises(AssertionError, match=rf"^Not yet. Hint: {shown}.* before the check ran"):
+        checks.capstone_challenge(good_stage)
+    assert vars(owner)[name] is original  # restored by the check
+
+
+def test_shortcut_editing_the_course_in_place_is_refused(monkeypatch):
+    """Shortcut: change a function's code or a table of the course instead of rebinding a
+    name, or add a name that shadows a builtin (int) or an inherited method (Tensor.argmax)."""
+    from inception_lab.train import evaluation, optim
+
+    stand_in(monkeypatch, lesson10, "_train_and_score", _no_training)
+    code = evaluation.evaluate.__code__
+    evaluation.evaluate.__code__ = _favourable.__code__
+    try:
+        with pytest.raises(AssertionError, match=r"train.evaluation.evaluate, train.evaluate"):
+            checks.capstone_challenge(good_stage)
+        assert evaluation.evaluate.__code__ is code
+    finally:
+        evaluation.evaluate.__code__ = code
+    monkeypatch.setitem(optim.DEFAULT_WEIGHT_DECAY, "adamw", 0.0)
+    with pytest.raises(AssertionError, match=r"train.optim.DEFAULT_WEIGHT_DECAY.* changed"):
+        checks.capstone_challenge(good_stage)
+    assert optim.DEFAULT_WEIGHT_DECAY["adamw"] == 0.05
+    evaluation.int = lambda value: 1999  # evaluate's int(correct): 1999 right answers
+    torch.Tensor.argmax = lambda self, *args, **kwargs: torch.zeros(len(self), dtype=torch.long)
+    try:
+        with pytest.raises(AssertionError, match=r"train.evaluation.int.*Tensor.argmax|Tensor"):
+            checks.capstone_challenge(good_stage)
+        assert "int" not in vars(evaluation) and "argmax" not in vars(torch.Tensor)
+    finally:
+        vars(evaluation).pop("int", None)
+        if "argmax" in vars(torch.Tensor):
+            del torch.Tensor.argmax
+
+
+def test_shortcut_changing_capstone_training_in_place_is_refused(monkeypatch):
+    """Shortcut: `checks.CAPSTONE_TRAINING["data"]["clutter"] = 0` (easier images: both networks
+    above the ledger's floor) or more epochs: the dict is the check's own, edited in place."""
+    stand_in(monkeypatch, lesson10, "_train_and_score", _no_training)
+    training = checks.CAPSTONE_TRAINING
+    as_loaded = repr(training)
+    training["data"]["clutter"] = 0
+    training["fit"]["epochs"] = 30
+    try:
+        with pytest.raises(AssertionError, match=r"checks.CAPSTONE_TRAINING was changed before"):
+            checks.capstone_challenge(good_stage)
+        assert (
+            repr(checks.CAPSTONE_TRAINING) == as_loaded and training is lesson10.CAPSTONE_TRAINING
+        )
+    finally:
+        training["data"]["clutter"], training["fit"]["epochs"] = 5, 10
+
+
+def test_shortcut_global_hooks_modes_and_signal_handlers_are_refused(monkeypatch):
+    """Shortcut: code of the learner's that torch runs on every layer or optimizer step, the
+    plain CNN's too (a global forward hook that zeroes its logits, an optimizer pre-hook that
+    drops its gradients), a torch function mode, or a signal handler that reaches the plain CNN
+    on the stack mid-training (signal.alarm)."""
+    import signal
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+    from torch.overrides import TorchFunctionMode
+
+    stand_in(monkeypatch, lesson10, "_train_and_score", _no_training)
+    zero = nn.modules.module.register_module_forward_hook(lambda m, args, out: out * 0)
+    drop = register_optimizer_step_pre_hook(lambda opt, args, kwargs: None)
+    try:
+        with pytest.raises(AssertionError, match=r"_global_forward_hooks, .*_global_optimizer_pre"):
+            checks.capstone_challenge(good_stage)
+        assert not nn.modules.module._global_forward_hooks  # removed by the check
+    finally:
+        zero.remove()
+        drop.remove()
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    with Mode(), pytest.raises(AssertionError, match="a torch function or dispatch mode"):
+        checks.capstone_challenge(good_stage)
+    before = signal.getsignal(signal.SIGALRM)
+    signal.signal(signal.SIGALRM, lambda number, frame: None)
+    try:
+        with pytest.raises(AssertionError, match="the handler of signal SIGALRM was changed"):
+            checks.capstone_challenge(good_stage)
+        assert signal.getsignal(signal.SIGALRM) is before
+    finally:
+        signal.signal(signal.SIGALRM, before)
+
+
+def test_shortcut_replacing_the_challenges_own_steps_is_refused(monkeypatch):
+    """Shortcut: `checks.lesson10.measure_capstone = lambda stage: CapstoneResult(0.95, ...)`:
+    the challenge called it without running any learner's code, so no guard looked."""
+    original = lesson10.measure_capstone
+    lesson10.measure_capstone = lambda stage: _result(0.95, 0.80)
+    try:
+        with pytest.raises(AssertionError, match="measure_capstone was replaced before the check"):
+            checks.capstone_challenge(good_stage)
+        assert lesson10.measure_capstone is original
+    finally:
+        lesson10.measure_capstone = original
+
+
+class _Sneaky(nn.Module):
+    """A custom forward that claims to be one of the course's blocks."""
+
+    __module__ = "inception_lab.blocks"
+
+    def __init__(self, c):
+        super().__init__()
+        self.block = good_stage(c, 16)
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class _OwnTensor(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):  # runs on every op
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def _hooked(c, g):
+    stage = good_stage(c, g)
+    stage.register_forward_hook(lambda module, args, out: None)  # any code, while training
+    return stage
+
+
+def _own_forward(c, g):
+    stage = good_stage(c, g)
+    stage.forward = types_forward = stage.forward  # noqa: F841 - replaced on the instance
+    return stage
+
+
+def _own_tensor(c, g):
+    stage = good_stage(c, g)
+    bn = next(m for m in stage.modules() if isinstance(m, nn.BatchNorm2d))
+    bn.weight = nn.Parameter(bn.weight.detach().as_subclass(_OwnTensor))
+    return stage
+
+
+class _Zeros(str):
+    calls = 0
+
+    def __ne__(self, other):  # `if self.padding_mode != "zeros":` in every conv's forward
+        _Zeros.calls += 1
+        return str.__ne__(self, other)
+
+
+def _own_object(c, g):
+    stage = good_stage(c, g)
+    next(m for m in stage.modules() if isinstance(m, nn.Conv2d)).padding_mode = _Zeros("zeros")
+    return stage
+
+
+@pytest.mark.parametrize(
+    ("stage", "hint"),
+    [
+        (lambda c, g: _Sneaky(c), "the 16x16 stage contains _Sneaky, a module with a forward"),
+        (_hooked, r"the layer stage16 carries a hook \(_forward_hooks\)"),
+        (_own_forward, "the layer stage16 holds a method in its attribute 'forward'"),
+        (_own_tensor, r"stage16\..*\.bn\.weight is a _OwnTensor with a type, hooks"),
+        (
+            _own_object,
+            r"the layer stage16\..*\.conv holds a _Zeros in its attribute 'padding_mode'",
+        ),
+    ],
+    ids=["forged __module__", "forward hook", "instance forward", "tensor subclass", "object"],
+)
+def test_shortcut_code_of_the_learners_inside_the_network_is_refused(stage, hint):
+    """Shortcut: code that runs while the check trains the design (after the learner's call, so
+    free to read the held-out labels, patch train.evaluate for the plain CNN, or compute more
+    than was counted): a class that says it is a block, a hook, a forward replaced on one block,
+    a parameter of a tensor type of one's own, a string whose != runs code."""
+    assert _Sneaky.__module__ == "inception_lab.blocks"  # what the old rule looked at
+    calls = _Zeros.calls
+    _own_object(32, 16)(torch.zeros(1, 32, 16, 16))
+    assert _Zeros.calls > calls  # the learner's code runs in the forward pass
+    with pytest.raises(AssertionError, match="^Not yet. Hint: " + hint):
+        checks.capstone_budget(stage)
+
+
+def test_shortcut_weights_trained_beforehand_do_not_carry_over(monkeypatch):
+    """Shortcut: a make_stage that loads weights trained beforehand (for longer, or on the
+    held-out images, whose data seed is in the source). The network's init redraws the convs;
+    the check resets every other layer of the copy it trains, and an honest design's copy is
+    the network it counted."""
+
+    def pretrained(c, g):
+        widths = {16: (8, 8, 8, 4, 8, 8), 8: (16, 16, 16, 8, 8, 8), 4: (24, 24, 24, 8, 8, 8)}[g]
+        stage = blocks.InceptionA(c, *widths, pool="max", bn=True)
+        transposed = nn.ConvTranspose2d(stage.out_ch, stage.out_ch, 1)  # not an nn.Conv2d
+        with torch.no_grad():
+            for m in stage.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.weight.fill_(7.0)
+                    m.running_var.fill_(7.0)
+            transposed.weight.fill_(7.0)
+        return nn.Sequential(stage, transposed)
+
+    trained = []
+
+    def fake_train(build, data_seed, smoke_steps=None):
+        trained.append(build())
+        return 0.9, 1.0
+
+    stand_in(monkeypatch, lesson10, "_train_and_score", fake_train)
+    stand_in(monkeypatch, lesson10, "_baseline_accuracy", lambda seed: 0.85)
+    counted = lesson10._capstone_model(pretrained)
+    assert float(counted.stage16[1].weight.detach().max()) == 7.0  # make_stage's values survive
+    lesson10.measure_capstone(pretrained)
+    model = trained[0]
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            assert torch.equal(m.weight, torch.ones_like(m.weight))
+            assert torch.equal(m.running_var, torch.ones_like(m.running_var))
+    assert float(model.stage16[1].weight.detach().abs().max()) < 1.0  # drawn afresh, not 7
+    honest = lesson10._capstone_model(good_stage)
+    mine, theirs = honest.state_dict(), lesson10._fresh_copy(honest).state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+
+
+def test_shortcut_a_lowered_ledger_file_is_refused(tmp_path, monkeypatch):
+    """Shortcut: write lower plain CNN seeds into experiments/results/family.json (here a copy
+    in another folder): the floor (~88.2%) would drop to where any design clears it."""
+    data = experiments.load("family")
+    for run in data["runs"]:
+        if run["label"] == "plain CNN":
+            run["test_acc"] -= 0.05
+    (tmp_path / "family.json").write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(experiments.ledger, "RESULTS", tmp_path)
+    with pytest.raises(AssertionError, match="no longer holds the plain CNN's seeds"):
+        lesson10._ledger_seeds()
+
+
+def test_capstone_ledger_pin_is_the_ledgers_file():
+    # when the ledger is computed again, lesson10._LEDGER_PLAIN_CNN takes its new values
+    plain = experiments.summarize(experiments.load("family"))["plain CNN"]
+    assert tuple(plain["values"]) == lesson10._LEDGER_PLAIN_CNN and plain["seeds"] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_shortcut_no_cache_of_the_challenge_is_a_module_attribute(monkeypatch):
+    """Shortcut: `lesson10._BASELINE[key] = 0.5` (a low plain CNN) or `lesson10._HELD_OUT[seed] =
+    easy images`: the held-out images are drawn again on every call, and the plain CNN's
+    accuracy is kept in a closure."""
+    stand_in(monkeypatch, lesson10, "_train_and_score", lambda build, seed, smoke=None: (0.8642, 1))
+    stand_in(monkeypatch, lesson10, "_baseline_accuracy", lesson10._cached_baseline())
+    assert lesson10._baseline_accuracy(7) == 0.8642
+    tables = [v for v in vars(lesson10).values() if type(v) is dict]
+    assert not any(0.8642 in t.values() for t in tables)
+    (a, _), (b, _) = lesson10._held_out(7), lesson10._held_out(7)
+    assert a is not b and torch.equal(a, b)
+
+
+def test_shortcut_a_trace_function_cannot_rewrite_the_evaluation(monkeypatch):
+    """Shortcut: `sys.settrace` with a function that sets `correct` in the course's evaluation
+    loop (a trace function may write a frame's locals): the check trains and evaluates with no
+    trace, profile or garbage-collector callback of anyone's, and puts them back afterwards."""
+    import gc
+    import sys
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name != "eval_sums":
+            return None
+
+        def local(frame, event, arg):
+            if event == "line" and frame.f_locals.get("n", 0) > 0:
+                frame.f_locals["correct"] = torch.tensor(frame.f_locals["n"])
+            return local
+
+        return local
+
+    model, x = models.mini_baseline(bn=True), torch.randn(64, 3, 32, 32)
+    y = (model.eval()(x).argmax(1) + 1) % 10  # every prediction wrong
+    sys.settrace(tracer)
+    try:
+        assert lesson10.train.evaluate(model, [(x, y)])["acc"] == 1.0  # a real shortcut
+    finally:
+        sys.settrace(None)
+    seen = []
+
+    def fake_train(build, data_seed, smoke_steps=None):
+        seen.append((sys.gettrace(), sys.getprofile(), list(gc.callbacks)))
+        return 0.9, 1.0
+
+    callback = lambda phase, info: None  # noqa: E731
+    stand_in(monkeypatch, lesson10, "_train_and_score", fake_train)
+    stand_in(monkeypatch, lesson10, "_baseline_accuracy", lambda seed: 0.85)
+    gc.callbacks.append(callback)
+    sys.settrace(tracer)
+    try:
+        lesson10.measure_capstone(good_stage)
+        assert sys.gettrace() is tracer and callback in gc.callbacks  # put back afterwards
+    finally:
+        sys.settrace(None)
+        gc.callbacks.remove(callback)
+    assert seen == [(None, None, [])]
+
+
+def test_capstone_guard_passes_an_honest_session():
+    # what torch changes by itself must not count as a learner's change: the profiler's wrapper
+    # around an optimizer's step (put on the class when the first instance is built), modules
+    # imported later
+    for optimizer in (torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop, torch.optim.Adam):
+        optimizer([nn.Parameter(torch.zeros(1))], lr=0.1).step()
+    importlib.import_module("torch.nn.utils.parametrize")
+    lesson10._guard_challenge("in an honest session")
+
+
+def test_capstone_guard_ignores_what_a_notebook_kernel_rebinds_and_catches_the_rest(monkeypatch):
+    import builtins
+
+    # ipykernel sets builtins.input for every cell it runs: no false alarm in a real kernel
+    monkeypatch.setattr(builtins, "input", lambda prompt="": "")
+    lesson10._guard_challenge("before the check ran")
+    monkeypatch.setattr(builtins, "sum", lambda *args, **kwargs: 0)
+    with pytest.raises(
+        AssertionError, match=r"builtins\.sum was (changed|replaced) before the check ran"
+    ):
+        lesson10._guard_challenge("before the check ran")

@@ -27,7 +27,7 @@ IGNORE_OUTPUT = "nbval-ignore-output"
 RAISES = "raises-exception"
 SKIP = "skip-execution"
 LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s+\S", re.MULTILINE)
-RUN_TIME = re.compile(r"run[ -]?time", re.IGNORECASE)
+RUN_TIME = re.compile(r"run[ -]?time|the whole course takes", re.IGNORECASE)  # make course
 
 
 def sanitize_patterns() -> list[tuple[str, str]]:

@@ -8,7 +8,12 @@ stage's MACs (so a block that is built but bypassed, multiplied by zero or starv
 `capstone_challenge` trains the design and the plain CNN (`models.mini_baseline(bn=True)`) with
 the experiment ledger's own recipe on the ledger's harder data (the "family" experiment, seed 0),
 judges both on held-out images drawn with a data seed that no lesson uses, and prints the plain
-CNN's seeds from the ledger beside them. `capstone_judge` (`python -m
+CNN's seeds from the ledger beside them. It trains outside any call of the learner's code, so
+it guards what it runs itself: the network may carry no code of the learner's (no hook, no
+replaced forward, no object or tensor type of their own) and is trained from a fresh init (its
+non-conv layers reset), and the course's training, data, model and ledger code, the library
+functions they call, CAPSTONE_TRAINING and torch's global hooks are restored and named if a cell
+changed them; the ledger's plain CNN seeds are pinned. `capstone_judge` (`python -m
 inception_lab.checks.capstone_judge DIR`) grades a folder of entries the same way on one machine.
 Exercise 2 computes the cost of a depthwise separable convolution (Chollet 2017) by hand; the
 reference is the profiler on real grouped convolutions, and building convolutions or calling the
@@ -17,9 +22,16 @@ profiler raises while the learner's function runs.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import copy
+import gc
+import signal
+import sys
 import time
-from collections.abc import Callable
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +44,11 @@ from .._validate import is_int
 from ..data.shapes import SHAPES_MEAN, SHAPES_STD, generate_shapes
 from ..experiments import get, load, prediction_interval, resolve, summarize
 from ..experiments.runner import run_loaders
+from ..experiments.stats import t_quantile
 from ._common import (
     Forbidden,
+    _display_name,
+    _Guard,
     call_learner,
     counting_tools,
     passed,
@@ -88,11 +103,90 @@ def _stage_table(model: nn.Module) -> str:
     )
 
 
+def _layer_classes() -> dict[int, type]:
+    """The module classes of `blocks` and torch.nn as the checks loaded them, by id (comparing
+    ids runs no code of a class's own)."""
+    return {
+        id(value): value
+        for name, module in list(sys.modules.items())
+        if module is not None and (name == blocks.__name__ or name.startswith("torch.nn."))
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, nn.Module)
+    }
+
+
+_LAYER_CLASSES = _layer_classes()
+
+
 def _allowed(module: nn.Module) -> bool:
     """A module of the course's blocks, a torch.nn layer or container: nothing with a forward
-    pass written for the occasion (which could bypass a block, or compute what no one counts)."""
-    where = type(module).__module__
-    return where == blocks.__name__ or where.startswith("torch.nn.")
+    pass written for the occasion (which could bypass a block, or compute what no one counts).
+    Judged by the class itself: a class written in the notebook does not count, whatever its
+    `__module__` says."""
+    return _LAYER_CLASSES.get(id(type(module))) is type(module)
+
+
+_DATA = (type(None), bool, int, float, str, torch.dtype, torch.device)
+
+
+def _is_data(value: Any) -> bool:
+    """What a layer of `blocks` or torch.nn holds: numbers and strings, tuples, lists, sets and
+    dicts of them, and torch's own tensors without hooks; no function or object that could run
+    code while the network trains. By exact type, so no code of the value's own runs here."""
+    kind = type(value)
+    if kind is torch.Tensor or kind is nn.Parameter:
+        hooks = value._backward_hooks or getattr(value, "_post_accumulate_grad_hooks", None)
+        return not hooks and not vars(value)
+    if kind is dict or kind is OrderedDict:
+        return all(_is_data(k) and _is_data(v) for k, v in value.items())
+    if kind is tuple or kind is list or kind is set or kind is frozenset:
+        return all(_is_data(v) for v in value)
+    return any(kind is t for t in _DATA)
+
+
+def _check_layers(model: nn.Module) -> None:
+    """Every stage is made of the course's blocks and torch.nn layers, and no code of the
+    learner's rides along in the network: no hook on any layer, no function or object of theirs
+    among a layer's attributes (a `forward` replaced on one block, say). Checked before the
+    network runs outside the learner's call (the budget, the training), reading each layer's
+    attributes only once its class is known to be one of the course's or torch's."""
+    todo = [(name, child) for name, child in model.named_children()]
+    while todo:
+        name, module = todo.pop(0)
+        stage = name.split(".")[0]
+        where = f"the {stage[5:]}x{stage[5:]} stage" if stage.startswith("stage") else "the network"
+        require(
+            _allowed(module),
+            f"{where} contains {type(module).__name__}, a module with a forward pass of its own: "
+            "build every stage from inception_lab.blocks (one block, or an nn.Sequential of "
+            "blocks and torch.nn layers), so that what it computes is what the cost counts",
+        )
+        for key, value in vars(module).items():
+            if key == "_modules" and type(value) is dict:
+                todo += [(f"{name}.{k}", child) for k, child in value.items() if child is not None]
+                continue
+            if key in ("_parameters", "_buffers") and type(value) is dict:
+                for k, tensor in value.items():
+                    require(
+                        type(k) is str and _is_data(tensor),
+                        f"{name}.{k} is a {type(tensor).__name__} with a type, hooks or "
+                        "attributes of your own: a layer's weights and statistics are plain "
+                        "torch tensors, and no code of yours may run while the check trains it",
+                    )
+                continue
+            hooks = "hooks" in key and (type(value) is dict or type(value) is OrderedDict)
+            require(
+                not (hooks and value),
+                f"the layer {name} carries a hook ({key}): a stage is what its layers compute, "
+                "and no code of yours may run while the check trains it; build it without hooks",
+            )
+            require(
+                _is_data(value),
+                f"the layer {name} holds a {type(value).__name__} in its attribute {key!r}: a "
+                "layer of the course's blocks or torch.nn holds numbers, tensors and other "
+                "layers, and no code of yours may run while the check trains it; build the stage "
+                "from the layers as they are",
+            )
 
 
 def _stage_macs(model: nn.Module) -> dict[str, int]:
@@ -137,7 +231,9 @@ def _changes_output(stage: nn.Module, x: torch.Tensor, block: nn.Module) -> bool
 
 def _check_structure(model: nn.Module) -> None:
     """Every stage is made of allowed modules, holds multi-branch blocks, and each of them
-    runs (all its branches too), shapes the stage's output and carries a share of its MACs."""
+    runs (all its branches too), shapes the stage's output and carries a share of its MACs.
+    The layers are checked first, before the network runs outside the learner's call."""
+    _check_layers(model)
     macs = _stage_macs(model)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     _, ran = run_recording(model, x, lambda m: True)
@@ -146,14 +242,6 @@ def _check_structure(model: nn.Module) -> None:
     for grid in (16, 8, 4):
         name = f"stage{grid}"
         stage = getattr(model, name)
-        odd = [type(m).__name__ for m in stage.modules() if not _allowed(m)]
-        require(
-            not odd,
-            f"the {grid}x{grid} stage contains {', '.join(sorted(set(odd)))}, a module with a "
-            "forward pass of its own: build every stage from inception_lab.blocks (one block, "
-            "or an nn.Sequential of blocks and torch.nn layers), so that what it computes is "
-            "what the cost counts",
-        )
         found = _outermost_blocks(stage, name)
         require(
             bool(found),
@@ -235,31 +323,22 @@ def capstone_budget(make_stage: Callable) -> None:
     passed(
         f"your network has {params:,} parameters ({params / CAPSTONE_MAX_PARAMS:.0%} of the "
         f"budget) and costs {macs:,} MACs per image ({macs / CAPSTONE_MAX_MACS:.0%} of the "
-        "budget). Whether it beats the plain CNN is checked after training (section 4)."
+        "budget). Whether it beats the plain CNN is checked after training (section 6)."
     )
 
 
 # --------------------------------------------------------------------------- the challenge
-_HELD_OUT: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-_BASELINE: dict[tuple, float] = {}
-
-
 def _held_out(data_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """CAPSTONE_HELD_OUT images of the ledger's data, drawn with `data_seed` (normalized like
-    the training images) and their labels; generated in memory, never written to data/."""
-    if data_seed not in _HELD_OUT:
-        d = CAPSTONE_TRAINING["data"]
-        arrays = generate_shapes(
-            CAPSTONE_HELD_OUT,
-            data_seed,
-            "test",
-            scale_ranges=d["scale_ranges"],
-            clutter=d["clutter"],
-        )
-        images = torch.from_numpy(arrays["images"]).float() / 255
-        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (SHAPES_MEAN, SHAPES_STD))
-        _HELD_OUT[data_seed] = ((images - mean) / std, torch.from_numpy(arrays["labels"]).long())
-    return _HELD_OUT[data_seed]
+    the training images) and their labels; generated in memory (under a second) on every call,
+    never written to data/ nor kept where a cell could swap them for easier ones."""
+    d = CAPSTONE_TRAINING["data"]
+    arrays = generate_shapes(
+        CAPSTONE_HELD_OUT, data_seed, "test", scale_ranges=d["scale_ranges"], clutter=d["clutter"]
+    )
+    images = torch.from_numpy(arrays["images"]).float() / 255
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (SHAPES_MEAN, SHAPES_STD))
+    return (images - mean) / std, torch.from_numpy(arrays["labels"]).long()
 
 
 def _train_and_score(
@@ -291,18 +370,60 @@ def _train_and_score(
     return train.evaluate(model, batches, max_batches=smoke_steps)["acc"], seconds
 
 
-def _baseline_accuracy(data_seed: int) -> float:
-    """The plain CNN's held-out accuracy under CAPSTONE_TRAINING, trained once per process
-    (and per thread count, which changes the numbers)."""
-    key = (data_seed, torch.get_num_threads(), repr(sorted(CAPSTONE_TRAINING.items())))
-    if key not in _BASELINE:
-        _BASELINE[key] = _train_and_score(lambda: models.mini_baseline(bn=True), data_seed)[0]
-    return _BASELINE[key]
+def _fresh_copy(model: nn.Module) -> nn.Module:
+    """The counted network as a fresh build leaves it, to train: a copy whose convs keep the
+    weights the network's init drew after make_stage ran, and whose other layers (batch norm,
+    ...) are reset, so that nothing make_stage loaded into them (weights trained beforehand,
+    on any images) carries over. The head's linear layer, drawn after make_stage, is kept."""
+    model = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for layer in model.modules():
+            if layer is not model.fc and not isinstance(layer, nn.Conv2d):
+                if hasattr(layer, "reset_parameters"):
+                    layer.reset_parameters()
+    return model
+
+
+def _cached_baseline() -> Callable[[int], float]:
+    """`baseline_accuracy(data_seed)`: the plain CNN's held-out accuracy under CAPSTONE_TRAINING,
+    trained once per process (and per thread count, which changes the numbers). The results
+    are kept in this closure, not in a module attribute where a cell could write a low one."""
+    trained: dict[tuple, float] = {}
+
+    def baseline_accuracy(data_seed: int) -> float:
+        key = (data_seed, torch.get_num_threads(), repr(CAPSTONE_TRAINING))
+        if key not in trained:
+            trained[key] = _train_and_score(lambda: models.mini_baseline(bn=True), data_seed)[0]
+        return trained[key]
+
+    return baseline_accuracy
+
+
+_baseline_accuracy = _cached_baseline()
+# The plain CNN's test accuracy per seed (0-4) in the ledger's "family" experiment, as stored in
+# experiments/results/family.json (tests/test_checks_10.py compares them with the file): the
+# verdict's floor comes from them, so a file edited to lower them is refused, not believed.
+_LEDGER_PLAIN_CNN = (
+    0.8588333129882812,
+    0.862333357334137,
+    0.8694999814033508,
+    0.8721666932106018,
+    0.862333357334137,
+)
 
 
 def _ledger_seeds() -> list[float]:
     """The plain CNN's test accuracy per seed in the ledger's "family" experiment."""
-    return summarize(load("family"))["plain CNN"]["values"]
+    values = summarize(load("family"))["plain CNN"]["values"]
+    require(
+        tuple(values) == _LEDGER_PLAIN_CNN,
+        "the ledger's file experiments/results/family.json no longer holds the plain CNN's "
+        f"seeds ({', '.join(f'{v:.1%}' for v in _LEDGER_PLAIN_CNN)}; it has "
+        f"{', '.join(f'{v:.1%}' for v in values)}): the challenge's floor comes from them. "
+        "Restore the file (git checkout experiments/results/family.json)",
+    )
+    return values
 
 
 @dataclass
@@ -334,14 +455,17 @@ class CapstoneResult:
 def measure_capstone(make_stage: Callable, held_out_seed: int | None = None) -> CapstoneResult:
     """Train the design and the plain CNN as `capstone_challenge` does and return the numbers
     (no verdict); the judge (`capstone_judge`) calls it for every entry."""
+    _guard_challenge("before the check ran")  # what an earlier cell replaced
     # The network that was counted is the one trained (a copy, from its initial weights): a
     # make_stage that returns something else on a second call gains nothing.
     model, params, macs = _capstone_costs(make_stage)
+    _guard_challenge("while the check ran your code")  # what make_stage replaced
     seed = _HELD_OUT_DATA_SEED if held_out_seed is None else held_out_seed
-    accuracy, seconds = _train_and_score(lambda: copy.deepcopy(model), seed)
-    return CapstoneResult(
-        accuracy, _baseline_accuracy(seed), _ledger_seeds(), params, macs, seconds
-    )
+    with _undisturbed():
+        accuracy, seconds = _train_and_score(lambda: _fresh_copy(model), seed)
+        baseline = _baseline_accuracy(seed)
+    _guard_challenge("while the check trained")
+    return CapstoneResult(accuracy, baseline, _ledger_seeds(), params, macs, seconds)
 
 
 def _points(fraction: float) -> str:
@@ -382,10 +506,11 @@ def capstone_challenge(make_stage: Callable, smoke_steps: int | None = None) -> 
     """
     if smoke_steps is not None:  # a few training steps run the code, decide nothing
         model = _capstone_costs(make_stage)[0]
-        _train_and_score(lambda: copy.deepcopy(model), _HELD_OUT_DATA_SEED, smoke_steps)
+        _train_and_score(lambda: _fresh_copy(model), _HELD_OUT_DATA_SEED, smoke_steps)
         _train_and_score(lambda: models.mini_baseline(bn=True), _HELD_OUT_DATA_SEED, smoke_steps)
         print("smoke run: the challenge's training ran for a few steps; no verdict")
         return
+    _Guard()  # the checks' own functions as they loaded (measure_capstone among them)
     r = measure_capstone(make_stage)
     ideas = (
         " Ideas from the course: batch norm in every conv (bn=True), several kernel sizes side "
@@ -409,6 +534,209 @@ def capstone_challenge(make_stage: Callable, smoke_steps: int | None = None) -> 
         f"parameters and {r.macs:,} MACs per image, trained in {r.seconds:.0f} s; the plain CNN: "
         f"{profile.count_params(baseline):,} and {profile.count_macs(baseline, (3, 32, 32)):,}."
     )
+
+
+# --------------------------------------------------------------------------- the challenge's guard
+# The challenge trains and judges outside any call of the learner's code, with the course's data,
+# model, training and ledger code and the library functions they call. The checks' own guard
+# (`_common._Guard`) keeps the checks and the reference blocks as they loaded; this one keeps the
+# rest that decides the verdict, as lesson10 loaded it: a cell (or a make_stage) that made
+# `train.evaluate` say 99%, swapped `models.mini_baseline` for a smaller network, pointed the
+# ledger at other files, made AdamW skip the plain CNN's steps or changed CAPSTONE_TRAINING in
+# place is undone and named.
+_GUARDED_MODULES = (
+    *("inception_lab", "torch", "torch._C", "torch._C._nn", "torch._tensor", "torch.functional"),
+    *("torch.random", "numpy", "builtins", "copy", "functools", "itertools", "json", "math"),
+    *("os", "pathlib", "posixpath", "random", "tempfile"),
+)
+_GUARDED_PACKAGES = (
+    *("inception_lab.", "torch.nn.", "torch.optim.", "torch.autograd.", "torch.utils.data."),
+    *("torch.amp.", "numpy.random.", "json."),
+)
+_ABSENT = object()
+# Builtins an interactive shell rebinds on its own (ipykernel sets `input` and `getpass` for each
+# cell it runs; IPython's display hook keeps `_`): not the learner's doing, and no part of a verdict.
+_SHELL_BUILTINS = frozenset({"input", "raw_input", "getpass", "_", "__", "___", "display"})
+# torch wraps an optimizer class's `step` for its profiler when the first instance is built: the
+# wrapper (this code, around the original) is the same step, not a replacement.
+_PROFILED_STEP = torch.optim.Optimizer.profile_hook_step(lambda: None).__code__
+# Where torch keeps the hooks it runs on every layer or optimizer (register_module_forward_hook,
+# register_optimizer_step_pre_hook and their kin).
+_GLOBAL_HOOKS = (sys.modules["torch.nn.modules.module"], sys.modules["torch.optim.optimizer"])
+
+
+def _code_like(value: Any) -> bool:
+    return callable(value) or hasattr(type(value), "__get__")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Identical objects, or tuples of identical objects (compared by identity only)."""
+    if a is b:
+        return True
+    return (
+        type(a) is tuple
+        and type(b) is tuple
+        and len(a) == len(b)
+        and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    )
+
+
+def _unprofiled(value: Any) -> Any:
+    """An optimizer's step without the profiler's wrapper that torch puts around it."""
+    if type(value) is types.FunctionType and value.__code__ is _PROFILED_STEP:
+        return value.__closure__[_PROFILED_STEP.co_freevars.index("func")].cell_contents
+    return value
+
+
+def _inherited(owner: Any, name: str) -> Any:
+    """What `owner.name` would be without an attribute of `owner`'s own (for a class: its
+    bases')."""
+    bases = owner.__mro__[1:] if isinstance(owner, type) else ()
+    return next((vars(base)[name] for base in bases if name in vars(base)), _ABSENT)
+
+
+def _fingerprint(value: Any, tables: bool) -> tuple:
+    """What replacing or editing `value` changes: the object itself, a function's code and
+    defaults and, with `tables` (the course's own dicts, lists and sets, e.g. DEFAULT_LR), its
+    entries."""
+    value = _unprofiled(value)
+    entries = None
+    if tables and (type(value) is dict or type(value) is list or type(value) is set):
+        entries = tuple(value.items()) if type(value) is dict else tuple(value)
+    if type(value) is not types.FunctionType:
+        return (value, None, None, None, entries)
+    kwdefaults = value.__kwdefaults__
+    kwdefaults = None if kwdefaults is None else tuple(kwdefaults.items())
+    return (value, value.__code__, value.__defaults__, kwdefaults, entries)
+
+
+def _challenge_code() -> tuple[dict, dict]:
+    """({(id(owner), name): (owner, name, fingerprint)}, {id(owner): (owner, names)}): every
+    function and class (with its methods) of the guarded modules, and every attribute of the
+    course's own modules but the checks (their own guard keeps them), with the names each owner
+    has (a name added later can shadow a builtin or an inherited method)."""
+    state, names = {}, {}
+    for module_name, module in list(sys.modules.items()):
+        ours = module_name.startswith("inception_lab")
+        if (
+            module is None
+            or module_name.startswith("inception_lab.checks")
+            or not (module_name in _GUARDED_MODULES or module_name.startswith(_GUARDED_PACKAGES))
+        ):
+            continue
+        names[id(module)] = (module, frozenset(vars(module)))
+        for name, value in list(vars(module).items()):
+            if name.startswith("__") or not (ours or _code_like(value)):
+                continue
+            if module_name == "builtins" and name in _SHELL_BUILTINS:
+                continue
+            state[(id(module), name)] = (module, name, _fingerprint(value, ours))
+            if isinstance(value, type) and value.__module__ == module_name:
+                names[id(value)] = (value, frozenset(vars(value)))
+                for attr, method in vars(value).items():
+                    if _code_like(method) and attr not in ("__dict__", "__weakref__"):
+                        state[(id(value), attr)] = (value, attr, _fingerprint(method, False))
+    return state, names
+
+
+def _put_back(owner: Any, name: str, fingerprint: tuple) -> None:
+    value, code, defaults, kwdefaults, entries = fingerprint
+    if vars(owner).get(name, _ABSENT) is not value:
+        setattr(owner, name, value)
+    if code is not None:
+        value.__code__, value.__defaults__ = code, defaults
+        value.__kwdefaults__ = None if kwdefaults is None else dict(kwdefaults)
+    if entries is not None:
+        value.clear()
+        if type(value) is dict:
+            value.update(entries)
+        elif type(value) is list:
+            value.extend(entries)
+        else:
+            value.update(entries)
+
+
+@contextlib.contextmanager
+def _undisturbed() -> Iterator[None]:
+    """While the check trains: no trace or profile function and no garbage-collector callback,
+    through which code of the learner's could rewrite a count in the evaluation's frame or reach
+    the plain CNN on the stack (a debugger stops nowhere in here); put back afterwards."""
+    trace, profiler, callbacks = _GETTRACE(), _GETPROFILE(), list(_GC_CALLBACKS)
+    _SETTRACE(None)
+    _SETPROFILE(None)
+    _GC_CALLBACKS.clear()
+    try:
+        yield
+    finally:
+        _SETTRACE(trace)
+        _SETPROFILE(profiler)
+        _GC_CALLBACKS[:] = callbacks
+
+
+def _signal_handlers() -> dict[int, Any]:
+    handlers = {}
+    for number in signal.valid_signals():
+        with contextlib.suppress(ValueError, OSError):
+            handlers[number] = signal.getsignal(number)
+    return handlers
+
+
+def _guard_challenge(when: str) -> None:
+    """Restore what the challenge runs, as lesson10 loaded it, and fail naming what had changed
+    (`when` it changed): the course's code and tables, the library functions, CAPSTONE_TRAINING,
+    torch's global layer and optimizer hooks, the signal handlers. Then check that no torch mode
+    is on (it would run on the plain CNN too), and clear the ledger's cached t quantiles so that
+    the verdict's interval is computed afresh."""
+    _Guard()  # the checks' own functions, the reference blocks and the trusted library calls
+    state, names = _challenge_code()
+    changed = []
+    for key, (owner, name, fingerprint) in _CHALLENGE_CODE_AS_LOADED[0].items():
+        now = state.get(key)
+        if now is None or not _same(now[2], fingerprint):
+            _put_back(owner, name, fingerprint)
+            changed.append(_display_name(owner, name))
+    for key, (owner, loaded) in _CHALLENGE_CODE_AS_LOADED[1].items():
+        for name in sorted(names.get(key, (owner, loaded))[1] - loaded):
+            if owner is builtins and name in _SHELL_BUILTINS:
+                continue
+            value = vars(owner)[name]
+            if _unprofiled(value) is _unprofiled(_inherited(owner, name)):
+                continue  # torch's profiler wrapper around an inherited step
+            if _code_like(value) and not isinstance(value, types.ModuleType):
+                delattr(owner, name)  # added since: it shadows something of the course's
+                changed.append(_display_name(owner, name))
+    if repr(CAPSTONE_TRAINING) != _TRAINING_AS_LOADED:
+        CAPSTONE_TRAINING.clear()
+        CAPSTONE_TRAINING.update(copy.deepcopy(_TRAINING_COPY))
+        changed.append("checks.CAPSTONE_TRAINING")
+    for module in _GLOBAL_HOOKS:
+        for name, hooks in vars(module).items():
+            kind = type(hooks)
+            if name.startswith("_global_") and (kind is dict or kind is OrderedDict) and hooks:
+                hooks.clear()  # hooks on every layer or optimizer, the plain CNN's too
+                changed.append(f"{module.__name__}.{name}")
+    for number, handler in _signal_handlers().items():
+        if handler is not _SIGNALS_AS_LOADED.get(number, handler):
+            with contextlib.suppress(ValueError, OSError):  # only the main thread may set them
+                signal.signal(number, _SIGNALS_AS_LOADED[number])
+            name = next((n.name for n in signal.Signals if n == number), str(number))
+            changed.append(f"the handler of signal {name}")
+    verb = "was" if len(changed) == 1 else "were"
+    require(
+        not changed,
+        f"{', '.join(changed)} {verb} changed {when}; the challenge trains and judges both "
+        "networks with the course's own code, data and ledger, so it restored them. Only a "
+        "better stage meets the challenge",
+    )
+    modes = torch._C._len_torch_function_stack() + torch._C._len_torch_dispatch_stack()
+    saved = torch._C._autograd._top_saved_tensors_default_hooks(False)
+    require(
+        modes == 0 and saved is None,
+        "a torch function or dispatch mode, or saved-tensor hooks, are active (a TorchFunctionMode "
+        "or torch.autograd.graph.saved_tensors_hooks entered and not left, or "
+        "torch.set_default_device): the challenge trains without them; leave them first",
+    )
+    t_quantile.cache_clear()  # computed again with the functions restored above
 
 
 # --------------------------------------------------------------------------- exercise 2
@@ -519,3 +847,18 @@ def separable_conv_cost(separable_cost: Callable[[int, int, int, int], tuple[int
         f"your counts match the profiler on all {len(answers)} layers (one of them drawn at "
         f"random), e.g. 192 -> 256 channels, 3x3, on 28x28: {weights:,} weights and {macs:,} MACs."
     )
+
+
+# What the challenge's guard restores: taken last, when every module the challenge runs is loaded
+# (the notebook's first cell imports the checks), before any learner's code has run.
+_TRAINING_AS_LOADED = repr(CAPSTONE_TRAINING)
+_TRAINING_COPY = copy.deepcopy(CAPSTONE_TRAINING)
+_CHALLENGE_CODE_AS_LOADED = _challenge_code()
+_SIGNALS_AS_LOADED = _signal_handlers()
+_GETTRACE, _SETTRACE, _GETPROFILE, _SETPROFILE = (
+    sys.gettrace,
+    sys.settrace,
+    sys.getprofile,
+    sys.setprofile,
+)
+_GC_CALLBACKS = gc.callbacks  # the list the collector calls, whatever gc.callbacks names later
