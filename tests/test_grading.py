@@ -375,12 +375,16 @@ def test_student_edition_of_each_notebook_stops_at_its_first_exercise(path, cour
     nb = nbformat.read(path, as_version=4)
     exercises = nbgrader_meta.find_exercises(nb, str(path))
     edition = nbformat.read(course_student_edition / path.name, as_version=4)
-    stubs = sum(c.source.count(grade.STUB) for c in edition.cells)  # one per solution region
+    # One stub per solution region, in code cells (the welcome's prose quotes the stub).
+    code = [c for c in edition.cells if c.cell_type == "code"]
+    stubs = sum(c.source.count(grade.STUB) for c in code)
     assert stubs == len(exercises)
     if not exercises:
         assert [c.source for c in edition.cells[1:]] == [c.source for c in nb.cells[1:]]
         return
-    first = next(i for i, c in enumerate(edition.cells) if grade.STUB in c.source)
+    first = next(
+        i for i, c in enumerate(edition.cells) if c.cell_type == "code" and grade.STUB in c.source
+    )
     with pytest.raises(CellExecutionError) as raised:
         NotebookClient(
             edition,

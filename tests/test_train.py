@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -707,17 +708,27 @@ def test_cli_end_to_end_writes_history_and_checkpoint(tmp_path, capsys):
     assert "error: checkpoint" in err and "last.pt" in err and "corrupt" in err
 
 
+GLOO_ABORT = "terminate called without an active exception"
+
+
 @pytest.mark.slow  # torchrun with two processes: about 35 s
 def test_torchrun_two_processes_match_one_process_with_the_same_global_batch(tmp_path, monkeypatch):
     # BN-free model (BN statistics are per rank under DDP), no augmentation (drawn per rank),
     # no dropout: then 2 ranks x batch 8 must follow the single process with batch 16.
     common = ["--model", "tinymodel:make", *CLI_ARGS, *words("--no-progress --no-augment")]
     torchrun = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node=2"]
-    ddp = run_cli(
-        [*common, *words("--batch-size 8 --out two.json --checkpoint-dir two")],
-        tmp_path,
-        launcher=torchrun,
-    )
+    for _attempt in range(2):
+        shutil.rmtree(tmp_path / "two", ignore_errors=True)
+        ddp = run_cli(
+            [*common, *words("--batch-size 8 --out two.json --checkpoint-dir two")],
+            tmp_path,
+            launcher=torchrun,
+        )
+        # Rarely a gloo rank aborts in C++ with this message and no Python error of ours (twice
+        # in CI, once after the barrier before teardown was added): a race inside torch's gloo
+        # backend. Only that failure is retried, once; any other fails at once.
+        if ddp.returncode == 0 or GLOO_ABORT not in ddp.stderr:
+            break
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert "all 2 ranks hold identical weights" in ddp.stdout
     assert ddp.stdout.count("done: 2 epochs") == 1  # only rank 0 reports
