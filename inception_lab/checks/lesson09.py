@@ -29,8 +29,8 @@ from ._common import Forbidden, call_learner, forbid, passed, private_rng, requi
 _NO_COURSE_TOP_K = Forbidden(
     "the top-k error",
     targets=(metrics, train, viz),
-    advice="compare each row's logits with the logit of its true class, or use "
-    "`logits.topk(k, dim=1)`",
+    advice="compare each row's logits with the logit of its true class, and count the classes "
+    "whose logit is strictly larger",
 )
 
 
@@ -188,7 +188,8 @@ def top_k_error(top_k_error: Callable) -> None:
             k,
             hint="top_k_error(logits, labels, k) receives logits of shape (N, C), labels of "
             "shape (N,) and an int k; compare each row's logits with the logit of its true "
-            "class (`logits.gather(1, labels[:, None])`) or use `logits.topk(k, dim=1)`",
+            "class (`logits.gather(1, labels[:, None])`) and count the classes whose logit is "
+            "strictly larger",
             forbidden=_NO_COURSE_TOP_K,
         )
         got = _as_number(result)
