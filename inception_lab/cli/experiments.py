@@ -21,6 +21,7 @@ Run long jobs in the background: `nohup make experiments EXP="NAME ..." > build/
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from ..experiments import ledger, report
@@ -48,8 +49,9 @@ def _show(name: str, metric: str, budget: str) -> None:
     for label, s in ledger.summarize(data, metric).items():
         model = resolve(e, label, budget, s["lr"])["model"]
         values = ", ".join(f"{seed}: {v:.3f}" for seed, v in s["by_seed"].items())
+        sd = "n/a" if math.isnan(s["sd"]) else f"{s['sd']:.3f}"  # one seed has no spread
         print(
-            f"  {label:44s} {s['mean']:.3f} ± {s['sd']:.3f} [{s['min']:.3f}, {s['max']:.3f}] "
+            f"  {label:44s} {s['mean']:.3f} ± {sd} [{s['min']:.3f}, {s['max']:.3f}] "
             f"n={s['n']} lr {s['lr']:g} {model}  ({values})"
         )
     if budget != "cpu-long":
