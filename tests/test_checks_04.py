@@ -450,3 +450,66 @@ def test_issue_shortcut_a_1x7_and_a_7x1_conv_added_in_parallel_is_refused():
     with pytest.raises(AssertionError, match=r"sees a cross of 13 pixels.*in series"):
         checks.factorized_7x7(Parallel)
     checks.factorized_7x7(right_pair)
+
+
+def test_shortcut_branches_taken_from_a_course_block_built_in_init_are_refused(capsys):
+    """Shortcut: build blocks.GridReduction in __init__, keep only its two branches (the block
+    holds no course block, and the GridReduction is gone once __init__ returns), and concatenate
+    them in forward. The check builds the class again with the course's blocks forbidden."""
+
+    class Borrowing(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            course = blocks.GridReduction(in_ch, {"b": [(in_ch // 2, 1), (in_ch, 3)]}, padding=1)
+            self.branch3x3 = course.branches["b"]
+            self.pool = course.branches["branch_pool"]
+
+        def forward(self, x):
+            return torch.cat([self.branch3x3(x), self.pool(x)], dim=1)
+
+    block = Borrowing(64)
+    assert not any(isinstance(m, blocks.MultiBranch) for m in block.modules())
+    with pytest.raises(LibraryShortcut, match=r"do not call blocks.MultiBranch\(...\)"):
+        grid(block)
+    assert "Correct" not in capsys.readouterr().out
+
+
+def test_shortcut_branches_taken_from_a_course_block_built_elsewhere_are_refused():
+    """Shortcut: the branches of a blocks.GridReduction built outside the class (another cell)."""
+    course = blocks.GridReduction(64, {"b": [(32, 1), (64, 3)]}, padding=1)
+
+    class Borrowing(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            self.branch3x3, self.pool = course.branches["b"], course.branches["branch_pool"]
+
+        def forward(self, x):
+            return torch.cat([self.branch3x3(x), self.pool(x)], dim=1)
+
+    with pytest.raises(
+        AssertionError,
+        match=r"Hint: your block's layers come from one of the course's blocks "
+        r"\(its branch3x3 is 'branches.b' of a blocks.GridReduction\)",
+    ):
+        grid(Borrowing(64))
+
+
+def test_a_hand_written_solution_passes_next_to_a_live_course_block(capsys):
+    """The lesson's own solution, GridReduce(in_ch), still passes the rebuilt-class and
+    borrowed-layer checks, with a course GridReduction alive elsewhere (as in the lesson)."""
+    shown = blocks.GridReduction(64, {"branch3x3": [(64, 3)]}, padding=1)  # noqa: F841
+
+    class LessonGridReduce(nn.Module):
+        def __init__(self, in_ch):
+            super().__init__()
+            self.branch3x3 = nn.Sequential(
+                ConvBNAct(in_ch, in_ch // 2, 1),
+                ConvBNAct(in_ch // 2, in_ch, 3, stride=2, padding=1),
+            )
+            self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+
+        def forward(self, x):
+            return torch.cat([self.branch3x3(x), self.pool(x)], dim=1)
+
+    grid(LessonGridReduce(64))
+    assert "Correct: (2, 64, 16, 16) -> (2, 128, 8, 8)" in capsys.readouterr().out

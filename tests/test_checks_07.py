@@ -306,6 +306,26 @@ def test_largest_stable_scale_ascending_sweep_gets_a_hint(tiny_sweep):
         check(find_smallest_stable, batches)
 
 
+def test_largest_stable_scale_rejects_a_sweep_in_the_given_order(tiny_sweep):
+    """A loop over the candidates in the order given (no sort) passes the first call, whose
+    candidates come largest first, but not the second, which gives them in ascending order."""
+    batches, _ = tiny_sweep
+
+    def unsorted_sweep(candidates, model_kwargs, fit_kwargs, batches, seed):
+        for scale in candidates:
+            torch.manual_seed(seed)
+            model = models.mini_inception_resnet(scale=scale, **model_kwargs)
+            try:
+                train.fit(model, (batches, None), 1, **fit_kwargs)
+            except train.TrainingDiverged:
+                continue
+            return scale
+        return None
+
+    with pytest.raises(AssertionError, match=r"Hint: "):
+        check(unsorted_sweep, batches)
+
+
 @pytest.mark.parametrize(
     ("answer", "hint"),
     [(None, "returned None"), ("0.3", "should return a number")],

@@ -1,5 +1,5 @@
 """The experiment ledger: the catalog, the verdict rule, resumable runs with sweeps, probes that
-leave the model alone, provenance, and the frozen first protocol the lessons read today."""
+leave the model alone and provenance."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from inception_lab.blocks import Inception
 from inception_lab.experiments import __main__ as cli
-from inception_lab.experiments import catalog, ledger, probes, protocol1, report, runner, stats
+from inception_lab.experiments import catalog, ledger, probes, report, runner, stats
 from inception_lab.metrics import expected_calibration_error
 
 CLEAN = runner.SourceState("abc123", None)
@@ -459,11 +459,3 @@ def test_temperature_scaling_repairs_overconfidence():
     )
     assert result["test_ece_after"] < result["test_ece_before"] / 3
     assert result["test_nll_after"] < result["test_nll_before"]
-
-
-# --------------------------------------------------------------------------- the first protocol
-def test_the_first_protocol_still_reads_every_stored_file():
-    for name in protocol1.EXPERIMENTS:
-        data = protocol1.load(name)
-        summary = protocol1.summarize(data)
-        assert summary and all(s["n"] >= 3 for s in summary.values()), name

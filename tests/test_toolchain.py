@@ -532,6 +532,18 @@ def test_execute_in_place_numbers_cells_and_keeps_a_failing_notebook_unchanged(t
     assert 'code cell 1 (pytest --nbval "Cell 1"), starting "1 / 0"' in err, err
 
 
+def test_execute_records_times_only_for_the_course_notebooks(tmp_path, capsys):
+    """`execute --record-times` writes notebooks/run_times.json: a notebook from elsewhere is
+    refused before anything runs (and left unchanged)."""
+    import course
+
+    elsewhere = _write(notebook(parameters_cell(), "1 + 1"), tmp_path / "elsewhere.ipynb")
+    before = elsewhere.read_bytes()
+    assert course.main(["execute", "--record-times", str(elsewhere)]) == 2
+    assert "--record-times needs notebooks in" in capsys.readouterr().err
+    assert elsewhere.read_bytes() == before
+
+
 @pytest.mark.slow  # pytest --nbval in a subprocess, three kernels
 def test_nbval_fails_on_errors_and_changed_outputs_but_not_on_sanitized_noise(tmp_path):
     def executed(source: str, stored: str) -> nbformat.NotebookNode:

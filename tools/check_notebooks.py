@@ -521,7 +521,7 @@ VERDICT_PHRASE = re.compile(
     re.IGNORECASE,
 )
 VERDICT_LINE = re.compile(
-    r"difference shown|ahead on every seed|within the seed spread|95% CI|that interval",
+    r"difference shown|95% CI|that interval",
     re.IGNORECASE,
 )
 

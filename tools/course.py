@@ -22,10 +22,12 @@
         notebooks/lessons.toml and notebooks/run_times.json (exit 1 and list the differences if
         not); --write rewrites them from the two files (tools/lessons.py).
 
-    python tools/course.py execute NOTEBOOK ...
+    python tools/course.py execute [--record-times] NOTEBOOK ...
         Execute notebooks IN PLACE (nbclient, fresh kernel, working directory = the notebook's
         folder), keeping tags and metadata, so execution counts run 1..N in order. This is how
         lesson writers produce the executed notebooks they commit. Then checks the conventions.
+        --record-times stores the measured seconds as `run --record-times` does, so that one
+        quiet pass both stores the outputs and measures the times.
 
 `make course` and `make execute NB=...` call these.
 """
@@ -564,11 +566,28 @@ def execute_in_place(path: Path, cell_timeout: float | None) -> str:
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    status = 0
-    for path in args.notebooks:
-        if not path.is_file():
-            print(f"error: no such notebook: {path}", file=sys.stderr)
+    missing = [str(p) for p in args.notebooks if not p.is_file()]
+    if missing:
+        print(f"error: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    notebook_dir = ROOT / "notebooks"
+    all_names = sorted(p.name for p in notebook_dir.glob("*.ipynb"))
+    if args.record_times:  # refuse before running, not after minutes of work
+        if any(p.parent.resolve() != notebook_dir.resolve() for p in args.notebooks):
+            print(f"error: --record-times needs notebooks in {notebook_dir}", file=sys.stderr)
             return 2
+        machine = run_times.machine_info()
+        commit = run_times.commit_of(ROOT)
+        names = [p.name for p in args.notebooks]
+        try:
+            run_times.check_can_record(
+                notebook_dir / run_times.FILE_NAME, names, all_names, machine, None
+            )
+        except run_times.RunTimesError as err:
+            print(f"error: --record-times: {err}", file=sys.stderr)
+            return 2
+    status, results = 0, []
+    for path in args.notebooks:
         start = time.perf_counter()
         error = execute_in_place(path, args.cell_timeout)
         seconds = time.perf_counter() - start
@@ -576,12 +595,18 @@ def cmd_execute(args: argparse.Namespace) -> int:
             print(f"FAILED {path} (left unchanged): {error}", file=sys.stderr)
             status = 1
             continue
+        results.append(Result(path.name, path.stem, "ok", round(seconds, 1), run_times.BUDGET))
         print(f"executed {path} in place in {seconds:.1f} s")
         problems = check_notebooks.check_notebook(path)
         for problem in problems:
             print(f"  convention: {problem}", file=sys.stderr)
         if problems:
             status = 1
+    if args.record_times:
+        if status:
+            print("Run times NOT recorded: every notebook must succeed and pass its check")
+            return status
+        status = record_times(notebook_dir, results, all_names, machine, commit)
     return status
 
 
@@ -630,6 +655,12 @@ def main(argv: list[str] | None = None) -> int:
     execute = sub.add_parser("execute", help="execute notebooks in place (for committing)")
     execute.add_argument("notebooks", nargs="+", type=Path)
     execute.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
+    execute.add_argument(
+        "--record-times",
+        action="store_true",
+        help="also store the measured seconds as `run --record-times` does (the notebooks run at "
+        'their own BUDGET, which is "cpu"; kernel start-up included)',
+    )
     execute.set_defaults(func=cmd_execute)
     args = parser.parse_args(argv)
     try:

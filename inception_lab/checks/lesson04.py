@@ -7,13 +7,17 @@ are checked by running the learner's module and looking at its structure as it r
 convolutions run (at the operator level, so a functional conv counts too), which input pixels
 one output pixel depends on (all 49 of its 7x7 window, no more), which layers run on what, and
 whether every branch reaches the output. The course's own multi-branch blocks raise a hint
-while the learner's code runs.
+while the learner's code runs, and exercise 2's class is built again from `in_ch` under that ban
+(a block that builds a `blocks.GridReduction` in `__init__` and keeps only its branches is
+refused), and no layer of the block may belong to a course block built elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import gc
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +25,15 @@ import torch
 from torch import nn
 
 from .. import blocks, profile
-from ._common import Forbidden, call_learner, passed, private_rng, require, run_recording
+from ._common import (
+    Forbidden,
+    LibraryShortcut,
+    call_learner,
+    passed,
+    private_rng,
+    require,
+    run_recording,
+)
 
 __all__ = ["factorized_7x7", "grid_reduction"]
 
@@ -331,6 +343,41 @@ def _check_every_channel_informs(block: nn.Module, x: torch.Tensor, y: torch.Ten
         )
 
 
+def _rebuild_under_the_ban(block: nn.Module, in_ch: int) -> None:
+    """Build the learner's class again as the exercise names it, `GridReduce(in_ch)`, with the
+    course's multi-branch blocks forbidden. A class whose `__init__` builds a
+    `blocks.GridReduction` (or any `blocks.MultiBranch`) and keeps only its branches raises
+    `LibraryShortcut` here; a class that cannot be built from `in_ch` alone, or fails to, is
+    left to the rest of the check, which judges the instance it was given."""
+    cls = type(block)
+    try:
+        inspect.signature(cls).bind(in_ch)
+    except (TypeError, ValueError):
+        return
+    try:
+        call_learner(cls, in_ch, forbidden=_COURSE_BLOCKS, hint="building the class again failed")
+    except LibraryShortcut:
+        raise
+    except AssertionError:
+        return
+
+
+def _borrowed_layers(block: nn.Module) -> str | None:
+    """A layer of `block` that also belongs to a live course block (a `blocks.MultiBranch`, such
+    as a `blocks.GridReduction` built in another cell), described; None when there is none.
+    Objects are tested by `type()`, which (unlike isinstance) reads no `__class__` attribute and
+    so wakes no deprecated alias that would warn."""
+    mine = {id(m): name for name, m in block.named_modules()}
+    for obj in gc.get_objects():
+        if not issubclass(type(obj), blocks.MultiBranch) or obj is block:
+            continue
+        for name, m in obj.named_modules():
+            if name and id(m) in mine:
+                where = f"its {mine[id(m)]}" if mine[id(m)] else "the block itself"
+                return f"{where} is {name!r} of a blocks.{type(obj).__name__}"
+    return None
+
+
 @private_rng(seed=0)
 def grid_reduction(
     block: nn.Module, in_shape: tuple[int, ...], min_out_ch: int, budget_macs: int
@@ -344,7 +391,9 @@ def grid_reduction(
     branches whose stride-2 conv (a window of at least 2x2) runs on the full-size grid; every
     branch reaches the output and no channel is a copy of another. The check records which
     layers run on what, so a pool or conv declared but never called, run in series, or zeroed,
-    does not pass; the course's own blocks (`blocks.GridReduction`) raise a hint.
+    does not pass; the course's own blocks (`blocks.GridReduction`) raise a hint, whether the
+    block holds one, runs one, takes its layers from one built elsewhere, or builds one in its
+    `__init__` (the class is built again from `in_ch` with them forbidden).
     """
     _, c_in, h_in, w_in = in_shape
     require(
@@ -359,6 +408,14 @@ def grid_reduction(
         "you to write the module yourself: its branches in __init__, and in forward how they run "
         "side by side and join",
     )
+    borrowed = _borrowed_layers(block)
+    require(
+        borrowed is None,
+        f"your block's layers come from one of the course's blocks ({borrowed}); this exercise "
+        "asks you to build the branches yourself from blocks.ConvBNAct and nn.MaxPool2d, in "
+        "__init__, and in forward to run them side by side and join them",
+    )
+    _rebuild_under_the_ban(block, c_in)
     out_hw = (h_in // 2, w_in // 2)
     x = torch.randn(*in_shape)
     y, pools, convs = call_learner(

@@ -266,7 +266,8 @@ def largest_stable_scale(
     _check_answer(answer, list(candidates), setting)
     smaller = [s for s in candidates if s < answer]
     if smaller:  # the same sweep without its answer: the limit must move down
-        rest = [s for s in candidates if s != answer]
+        # in ascending order: a sweep must sort them, not trust the order it is given
+        rest = sorted(s for s in candidates if s != answer)
         second = _run_sweep(find_largest_stable, rest, setting)
         _check_answer(second, rest, setting)
     shorter = _check_shorter_run(find_largest_stable, list(candidates), answer, setting)

@@ -7,8 +7,6 @@ stored with their provenance in experiments/results/, and shown by the lessons.
     stats    the verdict rule: paired differences, 95% t-intervals, prediction intervals
     ledger   the results files: run (resumable, sweeps first), load, summarize, verify
     report   the text a lesson prints from them (provenance, table, compare, sweep, live run)
-    protocol1  the first ledger (3 seeds, one fixed data draw), read by the lessons until they
-             move to this one
 
 Command line: `python -m inception_lab.experiments list | show | run | verify` (see __main__).
 """

@@ -257,8 +257,10 @@ def plot_receptive_field(
     Default: one 5x5 conv, two stacked 3x3 convs, and a 1x5 conv followed by a 5x1 conv.
     Each panel is a grid of input pixels: coloured cells are the receptive field (outlined),
     and the number in a cell counts the paths from the output pixel to it - stacked small
-    kernels see the same window as one big kernel but weight its centre more. Panel titles give
-    the window and the conv weights per (input, output) channel pair.
+    kernels see the same window as one big kernel but reach its centre by more paths. That is
+    wiring, not weighting: only with equal positive weights and nothing between the layers would
+    the centre count more; learned weights differ in size and sign, so their paths can add up or
+    cancel. Panel titles give the window and the conv weights per (input, output) channel pair.
     """
     if stacks is None:
         stacks = {
