@@ -352,9 +352,20 @@ def test_ten_crop_random_size_catches_a_fixed_centre(monkeypatch):
 
 
 def test_ten_crop_random_sizes_pass_a_right_answer(monkeypatch):
-    for seed in range(10):
+    # seed 33 draws 23x8 images and size 1: the centre pixel of an odd height is also the
+    # centre of the upside-down images, which once made the mirror hint refuse a right answer
+    for seed in [*range(10), 33, 66, 125]:
         monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
         checks.ten_crop(ten_crop)
+
+
+def test_ten_crop_upside_down_mirror_is_refused_at_size_one(monkeypatch):
+    def upside_down(images, size):
+        return torch.cat([ten_crop(images, size)[:5], ten_crop(images.flip(-2), size)[:5]])
+
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 33)
+    with pytest.raises(AssertionError, match="LEFT-RIGHT"):
+        checks.ten_crop(upside_down)
 
 
 # --------------------------------------------------------------------------- audit (issue 24)
