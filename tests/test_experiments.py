@@ -400,6 +400,10 @@ def test_a_smoke_run_is_measured_on_the_test_set_and_a_half_run_is_not():
     assert "stopped_after" not in smoke
     half = runner.train_run(config, 0, (), "cpu", CLEAN, stop_after=1)
     assert half["stopped_after"] == 1 and "test_acc" not in half
+    # the half run skips drawing the test set; its first epoch is still the full run's
+    full = runner.train_run(config, 0, (), "cpu", CLEAN)
+    same = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+    assert {k: half["epochs"][0][k] for k in same} == {k: full["epochs"][0][k] for k in same}
 
 
 def test_probes_leave_the_model_and_the_random_generator_as_they_were():

@@ -154,7 +154,10 @@ def train_run(
     schedule, so they equal the stored run's first epochs) and measure nothing on the test set;
     the ledger never stores such a run either."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    loaders = run_loaders(config, seed, device)
+    # a short look measures nothing on the test set, so it skips drawing it (its own seed:
+    # the training data and the run are the same either way)
+    short_look = stop_after is not None and stop_after < config["fit"]["epochs"]
+    loaders = run_loaders(config, seed, device, test=not short_look)
     torch.manual_seed(seed)  # the weights' initialisation depends on the seed too
     model = build(config["model"], num_classes=10, **config["model_args"]).to(device)
     if config["head_dropout"] is not None:
