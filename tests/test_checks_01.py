@@ -2,6 +2,7 @@
 
 import inspect
 import re
+import secrets
 import sys
 
 import pytest
@@ -269,7 +270,7 @@ def test_naive_forward_checks_one_image_on_an_odd_non_square_grid():
         checks.naive_forward(make_naive(batch_of_two))
 
 
-def test_naive_forward_checks_widths_drawn_at_random():
+def test_naive_forward_checks_widths_drawn_at_random(monkeypatch):
     """Shortcut: right only on the inputs the check lists (answers looked up or special-cased)."""
 
     def listed_only(m, x):
@@ -280,6 +281,13 @@ def test_naive_forward_checks_widths_drawn_at_random():
     for _ in range(3):  # whatever the random case, it is caught
         with pytest.raises(AssertionError, match=r"Hint: channels .* should be the max pool"):
             checks.naive_forward(make_naive(listed_only))
+    # seeds 5057 and 6587 once drew a (2, 6, 9, 9) and a (1, 5, 7, 12) input, the listed
+    # shapes, which let this answer pass: the drawn grid is now never a listed one
+    for seed in (5057, 6587):
+        monkeypatch.setattr(secrets, "randbits", lambda bits, seed=seed: seed)
+        with pytest.raises(AssertionError, match=r"Hint: channels .* should be the max pool"):
+            checks.naive_forward(make_naive(listed_only))
+        checks.naive_forward(make_naive(right_forward))  # the redrawn case passes a right answer
 
 
 # --------------------------------------------------------------------------- exercise 2
@@ -460,6 +468,34 @@ def test_shortcut_the_course_blocks_branches_run_one_by_one_is_refused():
 
     with pytest.raises(LibraryShortcut, match=r"write the forward pass yourself; do not call"):
         checks.naive_forward(make_naive(borrowed_branches))
+
+
+def test_shortcut_the_course_blocks_branches_built_in_init_are_refused(capsys):
+    """Shortcut: build blocks.NaiveInception in __init__ (beside the given layers), plug the
+    module's convs into its branches in forward, and concatenate those branches (the course's
+    ReLUs). Building the course block in the constructor is refused too; the reference solution
+    still passes the same check."""
+
+    class BorrowsInInit(nn.Module):
+        def __init__(self, in_ch, ch1x1, ch3x3, ch5x5):
+            super().__init__()
+            self.conv1x1 = nn.Conv2d(in_ch, ch1x1, kernel_size=1)
+            self.conv3x3 = nn.Conv2d(in_ch, ch3x3, kernel_size=3, padding=1)
+            self.conv5x5 = nn.Conv2d(in_ch, ch5x5, kernel_size=5, padding=2)
+            self.pool = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+            self.ref = blocks.NaiveInception(in_ch, ch1x1, ch3x3, ch5x5)
+
+        def forward(self, x):
+            for name in ("1x1", "3x3", "5x5"):
+                self.ref.branches[f"branch{name}"][0].conv = getattr(self, f"conv{name}")
+            return torch.cat([branch(x) for branch in self.ref.branches.values()], 1)
+
+    with pytest.raises(
+        LibraryShortcut, match=r"do not call blocks\.(ConvBNAct|Multi).*keep the given __init__"
+    ):
+        checks.naive_forward(BorrowsInInit)
+    checks.naive_forward(make_naive(right_forward))
+    assert "Correct" in capsys.readouterr().out
 
 
 def test_shortcut_a_conv3d_built_and_counted_is_refused():

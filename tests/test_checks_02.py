@@ -91,12 +91,6 @@ def looked_up(in_ch, out_ch, k, h_out, w_out):
         (lambda i, o, k, h, w: i * o * k * k * h * w + o * h * w, "added the biases"),
         (lambda i, o, k, h, w: i * o * k * h * w, "k\\*k taps"),
         (lambda i, o, k, h, w: i * o * k * k * h * h, "uses the height twice"),
-        (
-            lambda i, o, k, h, w: (
-                i * o * k * k * (2 * h) * (2 * w) if h == 112 else right(i, o, k, h, w)
-            ),
-            "counted the input's pixels",
-        ),
         (lambda i, o, k, h, w: o * k * k * h * w, "your formula gives"),
         (lambda i, o, k, h, w: i * o * k * k * h * w / 1e6, "in millions"),
         (lambda i, o, k, h, w: i * o * k * k * h * w // 1000, "in thousands"),
@@ -186,8 +180,26 @@ def test_reduction_budget_accepts_the_5x5_squeezed_first(capsys):
     checks.reduction_budget(channel_macs, 71, 24, **TASK)
     out = capsys.readouterr().out
     assert f"{hand_macs(71, 24):,} MACs" in out and "5x5 reduction is squeezed first" in out
-    checks.reduction_budget(channel_macs, 60, 24, **TASK)  # 90% of the budget is spent too
-    assert hand_macs(60, 24) >= 180_000_000
+
+
+def test_reduction_budget_refuses_a_cheaper_reduction_narrower_than_the_budget_allows():
+    # 60 spends over 90% of the budget, but 11 more channels of the 3x3 reduction still fit
+    assert 0.9 * 200_000_000 <= hand_macs(60, 24) and hand_macs(71, 24) <= 200_000_000
+    with pytest.raises(AssertionError, match="11 more channels of ch3x3red still fit"):
+        checks.reduction_budget(channel_macs, 60, 24, **TASK)
+    with pytest.raises(AssertionError, match="1 more channel of ch3x3red still fits"):
+        checks.reduction_budget(channel_macs, 70, 24, **TASK)
+
+
+def test_reduction_budget_accepts_a_cheaper_reduction_at_its_full_width(capsys):
+    """A budget a little above the cheaper reduction's full width, min(in_ch, ch3x3) = 192: it
+    stops there, and what is left does not pay for one more channel of the 5x5 reduction."""
+    roomy = {**TASK, "budget_macs": 388_000_000}
+    assert hand_macs(192, 24) <= 388_000_000 < hand_macs(192, 25)
+    checks.reduction_budget(channel_macs, 192, 24, **roomy)
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="1 more channel of ch3x3red still fits"):
+        checks.reduction_budget(channel_macs, 191, 24, **roomy)
 
 
 @pytest.mark.parametrize(
@@ -195,7 +207,8 @@ def test_reduction_budget_accepts_the_5x5_squeezed_first(capsys):
     [
         ((128, 32), "over the budget.*Squeeze the reduction whose channels cost most first"),
         ((72, 24), "over the budget.*ch5x5red is at its floor"),
-        ((58, 24), "only 89.4% of the budget"),
+        ((58, 24), "13 more channels of ch3x3red still fit.*make ch3x3red as wide as fits"),
+        ((60, 24), "11 more channels of ch3x3red still fit"),  # 90.9%: the old 90% rule passed it
         ((80, 16), "ch5x5red=16 squeezes its branch too hard"),
         ((40, 40), "ch3x3red=40 squeezes"),
         ((64.0, 24), "positive whole number"),

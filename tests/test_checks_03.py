@@ -306,6 +306,87 @@ def test_auxiliary_training_rejects_heads_that_are_not_the_papers(make_head, hin
     assert "Correct" not in capsys.readouterr().out
 
 
+def head_with(in_ch, act=nn.ReLU, pool=None, grid=4):
+    """The paper's layers with another activation (both places) or pooling grid."""
+    return nn.Sequential(
+        pool if pool is not None else nn.AvgPool2d(5, stride=3),
+        nn.Conv2d(in_ch, 128, 1),
+        act(),
+        nn.Flatten(),
+        nn.Linear(128 * grid * grid, 1024),
+        act(),
+        nn.Dropout(0.7),
+        nn.Linear(1024, 1000),
+    )
+
+
+class FunctionalReLU(nn.Module):
+    """The paper's head with its ReLUs written as calls in forward (here torch.clamp)."""
+
+    def __init__(self, in_ch, after_conv=True, after_fc=True):
+        super().__init__()
+        self.pool, self.conv = nn.AvgPool2d(5, stride=3), nn.Conv2d(in_ch, 128, 1)
+        self.fc1, self.drop, self.fc2 = (
+            nn.Linear(2048, 1024),
+            nn.Dropout(0.7),
+            nn.Linear(1024, 1000),
+        )
+        self.after_conv, self.after_fc = after_conv, after_fc
+
+    def forward(self, x):
+        x = self.conv(self.pool(x))
+        x = torch.clamp(x, min=0) if self.after_conv else x
+        x = self.fc1(x.flatten(1))
+        x = F.relu(x, inplace=True) if self.after_fc else x
+        return self.fc2(self.drop(x))
+
+
+def test_auxiliary_training_accepts_relus_written_in_other_ways(capsys):
+    """In-place nn.ReLU, F.relu and clamp(min=0) are the paper's ReLU; so is a ReLU placed
+    after the dropout (in eval mode the two commute)."""
+    checks.auxiliary_training(
+        head_with(512, act=lambda: nn.ReLU(inplace=True)), FunctionalReLU(528), right_loss
+    )
+    assert "Correct" in capsys.readouterr().out
+    after_dropout = [paper_head(c) for c in (512, 528)]
+    for head in after_dropout:
+        head[5], head[6] = head[6], head[5]
+    checks.auxiliary_training(*after_dropout, right_loss)
+    assert "Correct" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("make_head", "hint"),
+    [
+        # (a) both ReLUs left out: in eval mode the head is one affine map
+        (lambda c: head_with(c, act=nn.Identity), r"linear in evaluation mode: .*f\(a \+ b\)"),
+        # (b) both ReLUs replaced by sigmoids: nonlinear, but not the paper's nonlinearity
+        (lambda c: head_with(c, act=nn.Sigmoid), "runs sigmoid: the paper's head uses the ReLU"),
+        (lambda c: head_with(c, act=nn.Tanh), "runs tanh"),
+        # (c) a padded pool: a 5x5 grid, read by Linear(128 * 25, 1024)
+        (
+            lambda c: head_with(c, pool=nn.AvgPool2d(5, stride=3, padding=2), grid=5),
+            "turns the 14x14 map into a 4x4 grid.*yours reads 3200 numbers",
+        ),
+        (lambda c: FunctionalReLU(c, after_conv=False), "ReLU .* to the output of the 1x1"),
+        (lambda c: FunctionalReLU(c, after_fc=False), "1024-unit FC layer is followed by a ReLU"),
+        (
+            lambda c: nn.Sequential(*paper_head(c)[:1], nn.ReLU(), *paper_head(c)[1:]),
+            "runs a ReLU between the pooling and the 1x1 convolution",
+        ),
+        # (d) torchvision's head: batch norm after the 1x1 conv, which the paper's has not
+        (
+            lambda c: nn.Sequential(*paper_head(c)[:2], nn.BatchNorm2d(128), *paper_head(c)[2:]),
+            "BatchNorm2d",
+        ),
+    ],
+)
+def test_auxiliary_training_refuses_heads_without_the_papers_relus_or_grid(make_head, hint, capsys):
+    with pytest.raises(AssertionError, match="Hint: aux_4a.*" + hint):
+        checks.auxiliary_training(make_head(512), make_head(528), right_loss)
+    assert "Correct" not in capsys.readouterr().out
+
+
 def test_auxiliary_training_lets_the_student_stub_through():
     def stub(outputs, labels):
         raise NotImplementedError("Exercise 1: write googlenet_loss")

@@ -1,5 +1,6 @@
 """The lesson 06 checks (smoothed loss, calibration error) pass right answers, hint at wrong ones."""
 
+import math
 import re
 import secrets
 
@@ -159,6 +160,43 @@ def test_calibration_error_wrong_answers_get_a_hint(mistake):
     fn, hint = WRONG_ECES[mistake]
     with pytest.raises(AssertionError, match="Hint: .*" + re.escape(hint)):
         checks.calibration_error(fn)
+
+
+def _gaps_with_empty_bins(probs, labels, n_bins):
+    """(fraction, |accuracy - confidence|) for EVERY bin: an empty bin's means are nan."""
+    confidence, predicted = probs.max(dim=1)
+    correct = (predicted == labels).float()
+    out = []
+    for b in range(n_bins):
+        in_bin = (confidence > b / n_bins) & (confidence <= (b + 1) / n_bins)
+        gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
+        out.append((in_bin.float().mean().item(), gap))
+    return out
+
+
+def _weighted_over_every_bin(probs, labels, n_bins=10):
+    return sum(w * gap for w, gap in _gaps_with_empty_bins(probs, labels, n_bins))
+
+
+def _mean_over_every_bin(probs, labels, n_bins=10):
+    gaps = _gaps_with_empty_bins(probs, labels, n_bins)
+    return sum(gap for _, gap in gaps) / len(gaps)
+
+
+@pytest.mark.parametrize(
+    "with_empty_bins",
+    [_weighted_over_every_bin, _mean_over_every_bin],
+    ids=["weighted sum over every bin", "mean over every bin"],
+)
+def test_calibration_error_names_empty_bins_when_the_answer_is_nan(with_empty_bins, capsys):
+    """An ECE that takes the means of empty bins returns nan: the hint names empty bins (and the
+    right answer, which skips them, still passes)."""
+    probs, labels = torch.tensor([[0.8, 0.2]] * 10), torch.tensor([0, 1] * 5)
+    assert math.isnan(with_empty_bins(probs, labels, 10))  # 9 of the 10 bins are empty
+    with pytest.raises(AssertionError, match=r"Hint: your ECE is nan.*empty bin.*adds nothing"):
+        checks.calibration_error(with_empty_bins)
+    checks.calibration_error(ece)
+    assert "Correct" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------- shortcuts and edges

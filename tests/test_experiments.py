@@ -306,6 +306,12 @@ def test_nll_prints_as_a_number_and_ece_in_points():
     assert f"{rows['no smoothing']['mean']:.3f} ± " in table and "%" not in table
     ece = report.compare(data, "smoothing 0.1", "no smoothing", "test_ece")
     assert " points, 95% CI [" in ece and "%, no smoothing" in ece
+    # a fitted temperature is neither better high nor low: the verdict says which is higher
+    rows = ledger.summarize(data, "temperature.temperature")
+    d = [rows["smoothing 0.1"]["by_seed"][s] - rows["no smoothing"]["by_seed"][s] for s in range(5)]
+    higher = "smoothing 0.1" if sum(d) > 0 else "no smoothing"
+    temperature = report.compare(data, "smoothing 0.1", "no smoothing", "temperature.temperature")
+    assert temperature.endswith(f"difference shown: {higher} is higher"), temperature
 
 
 def test_differences_are_the_numbers_compare_prints_primary_first():

@@ -520,6 +520,62 @@ def test_plot_published_errors():
         plot_published_errors([])
 
 
+def test_plot_published_errors_labels_sit_by_their_own_points():
+    """Two pairs of models of nearly the same cost (lesson 9's v3 / Inception-ResNet-v1 and
+    v4 / -v2), each measured two ways: every label is nearer to its own points than to any
+    other model's, or is joined to one of them by a leader line."""
+    from matplotlib.collections import LineCollection
+
+    from inception_lab.viz.costs import plot_published_errors
+
+    def pair(model, macs, params, single, multi):
+        return [
+            {"model": model, "evaluation": protocol, "error": error, "macs": macs, "params": params}
+            for protocol, error in (("single crop", single), ("12 crops", multi))
+        ]
+
+    rows = [
+        *pair("GoogLeNet", 1.58e9, 7.0e6, 10.07, 9.15),
+        *pair("Inception v3", 5.71e9, 23.8e6, 5.6, 4.6),
+        *pair("Inception-ResNet-v1", 6.21e9, 22.8e6, 5.5, 4.6),
+        *pair("Inception-v4", 12.25e9, 42.7e6, 5.0, 4.2),
+        *pair("Inception-ResNet-v2", 13.16e9, 55.8e6, 4.9, 4.1),
+        {"model": "ResNet-152", "evaluation": "12 crops", "error": 5.71, "macs": 11.5e9,
+         "params": 60.2e6},
+        {"model": "VGG-16", "evaluation": "12 crops", "error": 9.33, "macs": 15.5e9,
+         "params": 138e6},
+    ]  # fmt: skip
+    fig = render(plot_published_errors(rows))
+    stub = fig.canvas.get_renderer().points_to_pixels(13.0)
+    for ax, key in zip(fig.axes, ("macs", "params"), strict=True):
+        owner = [r["model"] for r in rows]
+        points = [ax.transData.transform((r[key], r["error"])) for r in rows]
+        leaders = [
+            ax.transData.transform(segment)
+            for c in ax.collections
+            if isinstance(c, LineCollection)
+            for segment in c.get_segments()
+        ]
+        assert sorted(t.get_text() for t in ax.texts) == sorted(dict.fromkeys(owner))
+        for text in ax.texts:
+            box = text.get_window_extent()
+            gap = [
+                np.hypot(min(max(x, box.x0), box.x1) - x, min(max(y, box.y0), box.y1) - y)
+                for x, y in points
+            ]
+            own = min(g for g, o in zip(gap, owner, strict=True) if o == text.get_text())
+            other = min(g for g, o in zip(gap, owner, strict=True) if o != text.get_text())
+            if own < stub:
+                assert other > own, f"{text.get_text()} sits nearer another model's point"
+            else:  # away from its points: a leader line from one of them to the label
+                mine = [p for p, o in zip(points, owner, strict=True) if o == text.get_text()]
+                assert any(
+                    min(np.hypot(*(seg[0] - p)) for p in mine) < 1
+                    and box.expanded(1.01, 1.01).contains(*seg[1])
+                    for seg in leaders
+                ), f"{text.get_text()} is away from its points with no leader line"
+
+
 # --------------------------------------------------------------------------- the experiment ledger
 # Summary rows as `experiments.summarize(ledger, metric)` returns them (label -> row).
 ROWS = {

@@ -1,7 +1,8 @@
 """The notebooks' run times from one source: notebooks/run_times.json, one rounding rule, one text.
 
 notebooks/run_times.json holds, for every notebook, the seconds it took to run top to bottom at
-BUDGET="cpu" (papermill, kernel start-up included) in a recorded `make course` run, with where and
+BUDGET="cpu" (kernel start-up included) in one recorded run of every notebook (`tools/course.py
+execute --record-times`, which also stores the outputs, or `run --record-times`), with where and
 when it was measured: the CPU model, the number of torch threads, the torch and Python versions
 (one machine for the whole file), and the date and commit of each notebook's measurement.
 
@@ -30,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FILE_NAME = "run_times.json"
 BUDGET = "cpu"
 ABOUT = (
-    'Measured run times of the notebooks at BUDGET="cpu" (papermill, top to bottom, kernel '
-    "start-up included). Written by `python tools/course.py run --record-times`; the title cells, "
+    'Measured run times of the notebooks at BUDGET="cpu" (top to bottom, kernel start-up '
+    "included). Written by `python tools/course.py execute --record-times` (or `run "
+    "--record-times`); the title cells, "
     "the welcome table, README.md and docs/instructor_guide.md state these times with the "
     "rounding rule of tools/run_times.py, and tests/test_run_times.py checks that they do."
 )

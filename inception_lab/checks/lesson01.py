@@ -4,9 +4,10 @@ Exercise 1 writes a naive module's forward pass (four branches side by side, con
 the channels); exercise 2 writes, by hand, the formula of its output width and parameter count.
 The reference is `blocks.NaiveInception`, run on the same weights and input as the learner's
 module, and counted (`p.numel()`) for the counts. While the learner's code runs, the course's
-own block (its forward) and anything that builds or counts layers raise a hint; expected values
-are computed only after the learner's code has returned, so nothing it could find on the stack
-holds them. Each check has a case drawn at random that no one can look up in advance.
+own block (built or run, in the module's constructor as in its forward) and anything that builds
+or counts layers for the counts raise a hint; expected values are computed only after the
+learner's code has returned, so nothing it could find on the stack holds them. Each check has a
+case drawn at random that no one can look up in advance.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = ["naive_counts", "naive_forward"]
 
 # Distinct branch widths, so that a wrong concatenation order changes the channel layout.
 _NAIVE_CFG = {"in_ch": 6, "ch1x1": 4, "ch3x3": 5, "ch5x5": 3}
+_NAIVE_SHAPE = (2, _NAIVE_CFG["in_ch"], 9, 9)
 # An awkward second case: one image, an odd non-square grid, a branch of width 1.
 _AWKWARD_CFG, _AWKWARD_SHAPE = {"in_ch": 5, "ch1x1": 2, "ch3x3": 7, "ch5x5": 1}, (1, 5, 7, 12)
 _LAYERS = ("conv1x1", "conv3x3", "conv5x5", "pool")
@@ -48,6 +50,11 @@ _COURSE_BLOCK = Forbidden(
         (blocks.ConvBNAct, "__init__"),
     ),
     advice="run your module's own layers (self.conv1x1, ...) on x",
+)
+# The constructor too: a course block built in __init__ would lend its branches to forward.
+_COURSE_BLOCK_IN_INIT = _COURSE_BLOCK._replace(
+    advice="keep the given __init__ (plain nn.Conv2d and nn.MaxPool2d layers) and run those "
+    "layers on x in forward"
 )
 
 
@@ -64,7 +71,7 @@ def naive_forward(module_class: type) -> None:
     gen = torch.Generator().manual_seed(unseen_seed())
     cfg, n, h, w = _random_cfg(gen)
     cases = [
-        (_NAIVE_CFG, (2, _NAIVE_CFG["in_ch"], 9, 9), torch.Generator().manual_seed(0)),
+        (_NAIVE_CFG, _NAIVE_SHAPE, torch.Generator().manual_seed(0)),
         (_AWKWARD_CFG, _AWKWARD_SHAPE, torch.Generator().manual_seed(1)),
         (cfg, (n, cfg["in_ch"], h, w), gen),
     ]
@@ -88,6 +95,10 @@ def _random_cfg(gen: torch.Generator) -> tuple[dict[str, int], int, int, int]:
         for v in torch.randint(1, 4, (1,), generator=gen).tolist()
         + torch.randint(5, 15, (2,), generator=gen).tolist()
     )
+    # never the grid of a listed input: a forward right only for the listed shapes would pass
+    # the draws that repeat one, (2, 6, 9, 9) or (1, 5, 7, 12) (about 1 draw in 2,500)
+    while (h, w) in {_NAIVE_SHAPE[2:], _AWKWARD_SHAPE[2:]}:
+        h, w = (int(v) for v in torch.randint(5, 15, (2,), generator=gen))
     return cfg, n, h, w
 
 
@@ -99,7 +110,12 @@ def _check_forward_case(module_class: type, cfg: dict, shape: tuple, g: torch.Ge
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     state = {k: v.clone() for k, v in ref.state_dict().items()}
     x = torch.randn(*shape, generator=g)
-    mine = call_learner(module_class, *cfg.values(), hint=f"your class({_args(cfg)}) failed")
+    mine = call_learner(
+        module_class,
+        *cfg.values(),
+        forbidden=_COURSE_BLOCK_IN_INIT,
+        hint=f"your class({_args(cfg)}) failed",
+    )
     for name in _LAYERS:
         require(hasattr(mine, name), f"keep the layers the given __init__ creates (.{name})")
     with torch.no_grad():

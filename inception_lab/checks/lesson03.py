@@ -27,7 +27,6 @@ from ._common import (
     passed,
     private_rng,
     require,
-    run_recording,
     unseen_seed,
 )
 
@@ -59,14 +58,96 @@ _HEAD_LAYERS = (
     nn.Conv2d,
     nn.Linear,
     nn.Dropout,
+    # normalization layers are not in the paper's head (torchvision's adds batch norm)
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.LayerNorm,
+    nn.GroupNorm,
 )
 
 
-def _layers_run(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[nn.Module], Any]:
-    """The head's output on x, the pool, conv, linear and dropout layers it ran, in order, and
-    the output of the last of them."""
-    out, ran = run_recording(head, x, lambda m: isinstance(m, _HEAD_LAYERS))
-    return out, [layer for layer, _, _ in ran], ran[-1][2] if ran else None
+# Elementwise nonlinearities other than the ReLU, as ATen names them (an in-place variant ends
+# in "_"): a head that runs one of them is not the paper's, however it calls it.
+_OTHER_ACTIVATIONS = frozenset(
+    "sigmoid tanh gelu silu mish elu celu selu leaky_relu rrelu_with_noise _prelu_kernel "
+    "softplus log_sigmoid_forward hardtanh hardsigmoid hardswish softshrink hardshrink glu "
+    "_softmax _log_softmax".split()
+)
+
+
+def _is_zero(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def _activation(op: str, args: tuple) -> str | None:
+    """The name "relu" for a ReLU however it is written (nn.ReLU, F.relu, torch.relu, in place
+    or not, clamp(min=0), threshold(0, 0)), the ATen name of any other nonlinearity, else None."""
+    base = op.removesuffix("_")
+    if base == "relu":
+        return "relu"
+    if base == "clamp_min" and len(args) > 1 and _is_zero(args[1]):
+        return "relu"
+    if base == "clamp" and len(args) > 1 and _is_zero(args[1]):
+        if len(args) < 3 or args[2] is None:
+            return "relu"
+    if base == "threshold" and len(args) > 2 and _is_zero(args[1]) and _is_zero(args[2]):
+        return "relu"
+    return base if base in _OTHER_ACTIVATIONS else None
+
+
+def _layers_run(
+    head: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, list[nn.Module], Any, list[tuple[str, int]]]:
+    """The head's output on x (eval mode, no gradients); the pool, conv, linear and dropout layers
+    it ran, in order; the output of the last of them; and the activations it ran, each as
+    (name, how many of those layers had finished when it ran), seen as ATen operators."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    ran: list[tuple[nn.Module, Any]] = []
+    activations: list[tuple[str, int]] = []
+
+    class Activations(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
+            name = _activation(func._schema.name.split("::")[-1], args)
+            if name is not None:
+                activations.append((name, len(ran)))
+            return func(*args, **(kwargs or {}))
+
+    handles = [
+        m.register_forward_hook(lambda mod, args, out: ran.append((mod, out)))
+        for m in head.modules()
+        if isinstance(m, _HEAD_LAYERS)
+    ]
+    try:
+        with torch.no_grad(), Activations():
+            out = head.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, [layer for layer, _ in ran], ran[-1][1] if ran else None, activations
+
+
+def _nonlinearity_gap(head: nn.Module, shape: tuple[int, ...]) -> float:
+    """|f(a) + f(b) - f(0) - f(a + b)|, largest entry, relative to the largest |f(a)|, |f(b)|,
+    |f(a + b)|, for the head f in eval mode and random inputs a, b: zero, up to float rounding,
+    when f is affine (no nonlinearity between its layers)."""
+    a, b = torch.randn(shape), torch.randn(shape)
+    with torch.no_grad():
+        fa, fb, f0, fab = (head.eval()(x) for x in (a, b, torch.zeros(shape), a + b))
+    scale = max(t.abs().max().item() for t in (fa, fb, fab))
+    return (fa + fb - f0 - fab).abs().max().item() / scale if scale > 0 else 0.0
+
+
+# Where an activation runs, by how many of the head's five layers have finished: the paper's
+# ReLUs run after the 1x1 conv (2) and after the 1024-unit FC layer (3, or 4 after the dropout,
+# which in eval mode changes nothing).
+_RELU_AFTER_CONV, _RELU_AFTER_FC = {2}, {3, 4}
+_WHERE = {
+    0: "before the average pooling",
+    1: "between the pooling and the 1x1 convolution",
+    5: "after the last linear layer",
+}
+_AFFINE_TOLERANCE = 1e-3  # an affine head: ~1e-6 in float32; the paper's head: ~0.3
 
 
 # The course's heads, however they are held (even out of sight of `.modules()`), raise while the
@@ -96,7 +177,7 @@ def _check_aux_head(name: str, head: Any, in_ch: int, block: str) -> None:
         "exercise asks you to build it yourself from torch.nn layers, as the paper's section 5 "
         "describes it",
     )
-    out, ran, last = call_learner(
+    out, ran, last, activations = call_learner(
         _layers_run,
         head,
         torch.randn(2, in_ch, 14, 14),
@@ -125,6 +206,57 @@ def _check_aux_head(name: str, head: Any, in_ch: int, block: str) -> None:
         isinstance(last, torch.Tensor) and torch.equal(out, last),
         f"{name} returns something other than what its last linear layer computes: the scores "
         "are the output of the head's last FC layer, as they come out of it",
+    )
+    require(
+        ran[2].in_features == 128 * 4 * 4,
+        f"{name}: the paper's 5x5/3 average pool (no padding) turns the 14x14 map into a 4x4 "
+        "grid, and the first FC layer reads the 128 channels at each of its positions; yours "
+        f"reads {ran[2].in_features} numbers",
+    )
+    _check_relus(name, head, in_ch, block, activations)
+
+
+def _check_relus(
+    name: str, head: nn.Module, in_ch: int, block: str, activations: list[tuple[str, int]]
+) -> None:
+    """The head's nonlinearities are the paper's: ReLUs after the 1x1 conv and after the
+    1024-unit layer, nothing else, and the head is not affine in eval mode."""
+    others = sorted({act for act, _ in activations if act != "relu"})
+    require(
+        not others,
+        f"{name} runs {', '.join(others)}: the paper's head uses the ReLU (rectified linear "
+        "unit) as its nonlinearity, nn.ReLU or F.relu",
+    )
+    gap = call_learner(
+        _nonlinearity_gap,
+        head,
+        (2, in_ch, 14, 14),
+        forbidden=_COURSE_HEADS,
+        check_helper=True,  # the check's own test runs the module
+        hint=f"{name} failed on the output of inception {block}",
+    )
+    require(
+        gap > _AFFINE_TOLERANCE,
+        f"{name} is linear in evaluation mode: for random inputs a and b, f(a) + f(b) - f(0) "
+        "equals f(a + b), so its layers add up to a single affine map. The paper's head has a "
+        "nonlinearity (a ReLU) after the 1x1 convolution and after the 1024-unit layer",
+    )
+    relus = {position for act, position in activations if act == "relu"}
+    require(
+        bool(relus & _RELU_AFTER_CONV),
+        f"{name}: the paper applies a ReLU (nn.ReLU or F.relu) to the output of the 1x1 "
+        "convolution, before the first FC layer; your head runs none there",
+    )
+    require(
+        bool(relus & _RELU_AFTER_FC),
+        f"{name}: the 1024-unit FC layer is followed by a ReLU too, before the last linear "
+        "layer; your head runs none there",
+    )
+    extra = sorted(relus - _RELU_AFTER_CONV - _RELU_AFTER_FC)
+    require(
+        not extra,
+        f"{name} runs a ReLU {' and '.join(_WHERE[p] for p in extra)}, where the paper's head "
+        "has none: its two ReLUs follow the 1x1 convolution and the 1024-unit layer",
     )
 
 
@@ -239,21 +371,24 @@ def auxiliary_training(aux_4a: nn.Module, aux_4d: nn.Module, loss_fn: Callable) 
 
     `aux_4a` / `aux_4d`: heads for the 14x14 outputs of inception 4a (512 channels) and 4d
     (528 channels) of the paper's GoogLeNet, (N, C, 14, 14) -> (N, 1000), built from torch.nn
-    layers as the paper describes them: 5x5/3 average pool, 1x1 conv to 128, FC 1024, dropout
-    0.7, FC (the ReLUs are not checked), the scores being what the last FC outputs; the course's
-    heads (`blocks.AuxClassifier`) are refused, held or run. `loss_fn(outputs, labels)`: for a
-    training-mode tuple `(logits, aux1, ...)` the main cross-entropy plus 0.3 x each auxiliary
-    one; for a plain logits Tensor (what a model returns in eval mode) the cross-entropy of the
-    logits. The course's `train` functions (`train.training_loss`) raise a hint while `loss_fn`
-    runs.
+    layers as the paper describes them: 5x5/3 average pool to a 4x4 grid, 1x1 conv to 128 +
+    ReLU, FC 2048 -> 1024 + ReLU, dropout 0.7, FC, the scores being what the last FC outputs.
+    The ReLUs are seen as the operators the head runs (nn.ReLU, F.relu, clamp(min=0), in place
+    or not), placed after the conv and after the first FC; any other nonlinearity (sigmoid,
+    tanh, ...) is refused, and so is a head that is affine in eval mode (f(a) + f(b) - f(0) =
+    f(a + b) for random a, b). The course's heads (`blocks.AuxClassifier`) are refused, held or
+    run. `loss_fn(outputs, labels)`: for a training-mode tuple `(logits, aux1, ...)` the main
+    cross-entropy plus 0.3 x each auxiliary one; for a plain logits Tensor (what a model returns
+    in eval mode) the cross-entropy of the logits. The course's `train` functions
+    (`train.training_loss`) raise a hint while `loss_fn` runs.
     """
     for name, head, in_ch, block in (("aux_4a", aux_4a, 512, "4a"), ("aux_4d", aux_4d, 528, "4d")):
         _check_aux_head(name, head, in_ch, block)
     _check_loss(loss_fn)
     passed(
-        "the heads are the paper's (5x5/3 average pool, 1x1 conv 128, FC 1024, dropout 0.7, FC) "
-        "on the 4a and 4d feature maps, and the loss is main + 0.3 x each auxiliary "
-        "cross-entropy (and plain cross-entropy in eval mode)."
+        "the heads are the paper's (5x5/3 average pool, 1x1 conv 128 + ReLU, FC 1024 + ReLU, "
+        "dropout 0.7, FC) on the 4a and 4d feature maps, and the loss is main + 0.3 x each "
+        "auxiliary cross-entropy (and plain cross-entropy in eval mode)."
     )
 
 

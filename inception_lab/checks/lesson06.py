@@ -255,6 +255,12 @@ def _ece_cases() -> list[tuple[torch.Tensor, torch.Tensor, int, str]]:
 
 def _diagnose_ece(value: float, p: torch.Tensor, y: torch.Tensor, n_bins: int) -> None:
     """Name the typical mistake behind a wrong ECE (always raises)."""
+    require(
+        not math.isnan(value),
+        "your ECE is nan, most likely from a bin with no predictions: the mean accuracy and "
+        "mean confidence of an empty bin are means of nothing (0 / 0). An empty bin has weight "
+        "0 and adds nothing to the ECE: skip it.",
+    )
     confidence, predicted = p.max(dim=1)
     correct = predicted == y
     true_class = p.gather(1, y[:, None])[:, 0]

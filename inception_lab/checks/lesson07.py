@@ -81,8 +81,9 @@ def _diagnose_residual(out, x, block: nn.Module, scale: float) -> None:
 @private_rng(seed=7)
 def scaled_residual_forward(scaled_residual: Callable) -> None:
     """Check `scaled_residual(x, branches, project, scale)` against `blocks.InceptionResNetBlock`
-    built with scales 0.2, 1.0 and 0.5 (its branches of widths 4 and 5, so that a wrong order of
-    concatenation shows; inputs with negative values, so that a missing or misplaced ReLU shows).
+    built with scales 0.2, 1.0, 0.5 and one drawn at random (its branches of widths 4 and 5, so
+    that a wrong order of concatenation shows; inputs with negative values, so that a missing or
+    misplaced ReLU shows).
 
     x: (N, C, H, W); branches: the block's branches in concatenation order (a list of modules,
     each (N, C, H, W) -> (N, C_i, H, W)); project: the linear 1x1 conv (N, sum C_i, H, W) ->
@@ -118,7 +119,8 @@ def scaled_residual_forward(scaled_residual: Callable) -> None:
         if not torch.allclose(out, want, atol=1e-5):
             _diagnose_residual(out, x, block, scale)
     passed(
-        "your forward matches blocks.InceptionResNetBlock for scales 0.2, 1.0 and 0.5: "
+        "your forward matches blocks.InceptionResNetBlock for scales 0.2, 1.0, 0.5 and one "
+        "drawn at random: "
         "y = ReLU(x + scale * project(concat(branches(x))))."
     )
 

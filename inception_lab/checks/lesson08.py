@@ -151,7 +151,8 @@ _NO_GRAD_SCALER = Forbidden(
     targets=(train, (torch.amp.GradScaler, "__init__")),
     aten=("_amp_foreach_non_finite_check_and_unscale", "_amp_update_scale"),
     advice="multiply the loss by `scale` before backward(), divide the gradients by it, and "
-    "look for inf or NaN in them yourself",
+    "look for inf or NaN in them yourself (the course's `train` helpers are off in this "
+    "exercise: compute the loss with F.cross_entropy)",
 )
 
 

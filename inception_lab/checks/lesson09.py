@@ -188,8 +188,7 @@ def top_k_error(top_k_error: Callable) -> None:
             k,
             hint="top_k_error(logits, labels, k) receives logits of shape (N, C), labels of "
             "shape (N,) and an int k; compare each row's logits with the logit of its true "
-            "class (`logits.gather(1, labels[:, None])`) and count the classes whose logit is "
-            "strictly larger",
+            "class and count the classes whose logit is strictly larger",
             forbidden=_NO_COURSE_TOP_K,
         )
         got = _as_number(result)

@@ -28,9 +28,9 @@ __all__ = [
 ]
 
 MANY_COMPARISONS = (
-    "Each line is one comparison; only the primary ones were declared before the runs. Of 20 "
-    "exploratory comparisons with no true difference, about one shows an interval that excludes "
-    "zero by chance (5% each), so read those as leads, not findings."
+    "Each line is one comparison; only the primary ones were declared before the runs. An "
+    "exploratory comparison of two arms that do not differ shows an interval that excludes zero "
+    "5% of the time (about one in 20 such comparisons), so read those as leads, not findings."
 )
 
 
@@ -61,6 +61,11 @@ def metric_name(metric: str) -> str:
 
 def _lower_better(metric: str) -> bool:
     return any(word in metric for word in ("ece", "nll", "loss"))
+
+
+def _neither_better(metric: str) -> bool:
+    """A fitted temperature is neither better high nor low: a verdict says which is higher."""
+    return metric.rsplit(".", 1)[-1] == "temperature"
 
 
 def provenance(data: dict[str, Any]) -> str:
@@ -103,7 +108,8 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
 
     "difference shown" only when the interval excludes zero; the line says whether the
     experiment declared this comparison primary or whether it is exploratory. For ECE, NLL and
-    loss metrics lower is better."""
+    loss metrics lower is better; for a fitted temperature neither (the verdict says which is
+    higher)."""
     rows = summarize(data, metric)
     for label in (a, b):
         if label not in rows:
@@ -115,6 +121,8 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
     kind = "primary" if declared and declared[0].primary else "exploratory"
     if d.n < 2:
         verdict = "too few paired seeds for an interval"
+    elif d.shown and _neither_better(metric):
+        verdict = f"difference shown: {a if d.mean > 0 else b} is higher"
     elif d.shown:
         better = a if (d.mean > 0) != _lower_better(metric) else b
         verdict = f"difference shown: {better} is {'better (lower)' if _lower_better(metric) else 'ahead'}"

@@ -363,7 +363,9 @@ def plot_published_errors(
     the paper evaluated it, e.g. "single crop" or "10 or 12 crops"), "error" (in percent, as the
     papers print it), "macs" (per image) and "params". Each evaluation protocol gets its own
     marker and colour, so that numbers measured differently are never read as one series; the
-    points of one model are joined by a thin grey line (the same network, evaluated two ways).
+    points of one model are joined by a thin grey line (the same network, evaluated two ways)
+    and carry one label, beside one of them and nearer to them than to any other model's point,
+    or joined to one of them by a leader line where a cluster leaves no room.
     x axes are logarithmic; down and to the left is better: fewer errors for less cost.
     """
     rows = list(results)
@@ -406,16 +408,23 @@ def plot_published_errors(
         _log_count_axis(ax.xaxis, what)
         ax.grid(True, which="major", alpha=0.3)
         ax.set_title(f"{metric} against {what}")
-        first = {}
-        for r in rows:  # one label per model, at its first point
-            first.setdefault(r["model"], (r[key], r["error"]))
-        _place_labels(ax, [(model, x, y) for model, (x, y) in first.items()])
     axes[0].set_ylabel(f"published {metric} (%, ILSVRC-2012 validation)")
     axes[0].set_ylim(bottom=0)
     axes[0].legend(title="evaluation", fontsize=8, loc="upper right")
     fig.suptitle(
         f"Published {metric} against the cost counted by the course (lower left is better)"
     )
+    first = {}  # one label per model, by one of its points; last, once the layout is settled
+    for r in rows:
+        first.setdefault(r["model"], r)
+    rest = [r for r in rows if not any(r is mine for mine in first.values())]
+    for ax, key in zip(axes, ("macs", "params"), strict=True):
+        _place_labels(
+            ax,
+            [(r["model"], r[key], r["error"]) for r in first.values()],
+            leaders=True,
+            unlabelled=[(r["model"], r[key], r["error"]) for r in rest],
+        )
     return fig
 
 
@@ -463,18 +472,32 @@ def _segment_hits_box(a, b, box) -> bool:
     )
 
 
-def _place_labels(ax: Axes, labels: list[tuple[str, float, float]], leaders: bool = False) -> None:
+def _place_labels(
+    ax: Axes,
+    labels: list[tuple[str, float, float]],
+    leaders: bool = False,
+    unlabelled: Sequence[tuple[str, float, float]] = (),
+) -> None:
     """Annotate points so that no label covers another label or a point (greedy: each label
     takes the first free spot around its point; if none is free, the first spot).
 
     leaders=True (crowded maps): the spots are rings around the dot at growing distances, a
     label must stay inside the axes, the most crowded points are labelled first, a spot whose
     leader line would run over another dot or label is taken only if no other spot is free, and
-    a label that is not next to its dot is joined to it by a thin grey line."""
+    a label that is not next to its dot is joined to it by a thin grey line.
+
+    `unlabelled` holds further points (name, x, y) that get no label of their own, e.g. the same
+    model measured another way. Then no label covers them either, a label may sit by any point
+    of its name (the nearer spots first; next to a close point of another name, the side away
+    from it first), and a spot is taken only if every point of another name is clearly farther
+    from the label than the label's nearest own point (or than a short leader line), unless no
+    such spot is free: each label sits by its own points."""
     fig = ax.figure
     fig.draw_without_rendering()  # settle the layout first: it moves the points
     renderer = fig.canvas.get_renderer()
-    dots = [ax.transData.transform((x, y)) for _, x, y in labels]
+    every = [*labels, *unlabelled]  # (name, x, y)
+    points = [ax.transData.transform((x, y)) for _, x, y in every]
+    dots = points[: len(labels)]
     spots = _ring_spots() if leaders else _LABEL_SPOTS
     order = list(range(len(labels)))
     if leaders:  # the point with the most neighbours within 60 px first: it has the least room
@@ -485,54 +508,102 @@ def _place_labels(ax: Axes, labels: list[tuple[str, float, float]], leaders: boo
     pad = renderer.points_to_pixels(4.0) if leaders else 0.0
     stub = renderer.points_to_pixels(13.0)  # a label closer than this to its dot needs no line
     taken = []
-    segments = []
+    lines = []  # leader lines, in display space
 
-    def free(text, i: int) -> bool:
+    def free(text, name: str, a) -> bool:
         box = text.get_window_extent(renderer).expanded(1.05, 1.1)
         if any(box.overlaps(other) for other in taken):
             return False
+        if any(_segment_hits_box(*line, box) for line in lines):
+            return False
         if any(
             box.x0 - pad <= px <= box.x1 + pad and box.y0 - pad <= py <= box.y1 + pad
-            for px, py in dots
+            for px, py in points
         ):
             return False
         return not leaders or (
             frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
         )
 
-    def clear_leader(text, i: int) -> bool:
-        a = dots[i]
+    def clear_leader(text, name: str, a) -> bool:
         b = _nearest_on_box(a, text.get_window_extent(renderer))
         if np.hypot(*(np.asarray(b) - a)) < stub:
             return True  # next to its dot: no line
         start = a + (np.asarray(b) - a) * (pad / np.hypot(*(np.asarray(b) - a)))
-        others = [d for d in dots if np.hypot(*(d - a)) > 1]  # not a dot drawn on top of it
-        return not any(_segment_near(start, b, d, pad) for d in others) and not any(
+        others = [  # not a dot drawn on top of this one, nor a point of the same name
+            p
+            for p, (owner, _, _) in zip(points, every, strict=True)
+            if owner != name and np.hypot(*(p - a)) > 1
+        ]
+        return not any(_segment_near(start, b, p, pad) for p in others) and not any(
             _segment_hits_box(start, b, other) for other in taken
         )
 
+    def by_own_points(text, name: str, a) -> bool:
+        box = text.get_window_extent(renderer)
+        gaps = [
+            (owner == name, np.hypot(*(np.asarray(_nearest_on_box(p, box)) - p)))
+            for p, (owner, _, _) in zip(points, every, strict=True)
+        ]
+        own = min(gap for mine, gap in gaps if mine)
+        return all(gap > min(own, stub) + pad for mine, gap in gaps if not mine)
+
+    tests = [free]  # from the most demanding to the least
+    if leaders:
+        tests = [lambda *args: free(*args) and clear_leader(*args), *tests]
+    if unlabelled:
+        tests = [lambda *args, f=f: f(*args) and by_own_points(*args) for f in tests] + tests
+
+    def away(spot, a, name: str) -> float:
+        """0 or less for a spot on the side away from the nearest point of another name, when
+        that point is close (the two labels of a near pair then face outwards)."""
+        if not unlabelled:
+            return 0.0
+        u = a - min(
+            (p for p, (owner, _, _) in zip(points, every, strict=True) if owner != name),
+            key=lambda p: np.hypot(*(p - a)),
+            default=a,
+        )
+        if not u.any() or np.hypot(*u) > 2 * stub:
+            return 0.0
+        v = np.array([spot[0], spot[1] + 3.5])  # the ray of a ring spot
+        return -float(np.dot(u, v) / (np.hypot(*u) * np.hypot(*v)))
+
     for i in order:
-        name, x, y = labels[i]
-        text = ax.annotate(name, (x, y), (0, 0), textcoords="offset points", fontsize=9)
+        name = labels[i][0]
+        # its own dot first, then the other points of its name; nearer spots first
+        anchors = [i] + [k for k in range(len(labels), len(every)) if every[k][0] == name]
+        candidates = [(spot, k) for spot in spots for k in anchors]
+        if unlabelled:
+            candidates.sort(
+                key=lambda c: (
+                    round(np.hypot(c[0][0], c[0][1] + 3.5)),
+                    away(c[0], points[c[1]], name),
+                )
+            )
+        text = ax.annotate(name, labels[i][1:], (0, 0), textcoords="offset points", fontsize=9)
         chosen = None
-        for strict in (True, False) if leaders else (False,):
-            for dx, dy, ha in spots:
+        for test in tests:
+            for (dx, dy, ha), k in candidates:
+                text.xy = every[k][1:]
                 text.set_position((dx, dy))
                 text.set_horizontalalignment(ha)
-                if free(text, i) and (not strict or clear_leader(text, i)):
-                    chosen = (dx, dy, ha)
+                if test(text, name, points[k]):
+                    chosen = (k, dx, dy, ha)
                     break
             if chosen:
                 break
-        chosen = chosen or spots[0]
-        text.set_position(chosen[:2])
-        text.set_horizontalalignment(chosen[2])
+        k, dx, dy, ha = chosen or (i, *spots[0])
+        text.xy = every[k][1:]
+        text.set_position((dx, dy))
+        text.set_horizontalalignment(ha)
         box = text.get_window_extent(renderer)
         taken.append(box)
-        end = _nearest_on_box(dots[i], box)  # from the dot to the nearest point of the label
-        if leaders and np.hypot(*(np.asarray(end) - dots[i])) >= stub:
-            segments.append([ax.transData.inverted().transform(p) for p in (dots[i], end)])
-    if segments:
+        end = _nearest_on_box(points[k], box)  # from the point to the nearest point of the label
+        if leaders and np.hypot(*(np.asarray(end) - points[k])) >= stub:
+            lines.append((points[k], end))
+    if lines:
+        segments = [[ax.transData.inverted().transform(p) for p in line] for line in lines]
         ax.add_collection(
             LineCollection(segments, colors="0.6", linewidths=0.6, zorder=2), autolim=False
         )

@@ -258,9 +258,10 @@ def plot_receptive_field(
     Each panel is a grid of input pixels: coloured cells are the receptive field (outlined),
     and the number in a cell counts the paths from the output pixel to it - stacked small
     kernels see the same window as one big kernel but reach its centre by more paths. That is
-    wiring, not weighting: only with equal positive weights and nothing between the layers would
-    the centre count more; learned weights differ in size and sign, so their paths can add up or
-    cancel. Panel titles give the window and the conv weights per (input, output) channel pair.
+    wiring, not weighting: with equal weights the centre counts as many times a corner as it has
+    paths, with random independent weights (as at initialisation) about the square root of that
+    (Luo et al. 2016), and training can reshape it. Panel titles give the window and the conv
+    weights per (input, output) channel pair.
     """
     if stacks is None:
         stacks = {
