@@ -327,8 +327,11 @@ def _check_training(batch_norm: Callable, case: _Case) -> None:
     (y_ref * weights).sum().backward()
     if y.requires_grad:
         (y * weights).sum().backward()
+    # float32 rounding grows with the gradient, which is large on a channel of small spread
+    # (the gradient scales as 1 / its standard deviation): the tolerance grows with it
+    atol = 1e-4 * max(1.0, x_ref.grad.abs().max().item())
     require(
-        x_in.grad is not None and tensors_close(x_in.grad, x_ref.grad, atol=1e-4),
+        x_in.grad is not None and tensors_close(x_in.grad, x_ref.grad, atol=atol),
         "the output must stay differentiable through the batch mean and variance: detach "
         "the statistics only for the running-statistics update, not for the normalization.",
     )
