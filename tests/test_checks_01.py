@@ -476,13 +476,9 @@ def test_shortcut_the_course_blocks_branches_built_in_init_are_refused(capsys):
     ReLUs). Building the course block in the constructor is refused too; the reference solution
     still passes the same check."""
 
-    class BorrowsInInit(nn.Module):
+    class BorrowsInInit(make_naive(right_forward)):  # the given layers, then the course block
         def __init__(self, in_ch, ch1x1, ch3x3, ch5x5):
-            super().__init__()
-            self.conv1x1 = nn.Conv2d(in_ch, ch1x1, kernel_size=1)
-            self.conv3x3 = nn.Conv2d(in_ch, ch3x3, kernel_size=3, padding=1)
-            self.conv5x5 = nn.Conv2d(in_ch, ch5x5, kernel_size=5, padding=2)
-            self.pool = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+            super().__init__(in_ch, ch1x1, ch3x3, ch5x5)
             self.ref = blocks.NaiveInception(in_ch, ch1x1, ch3x3, ch5x5)
 
         def forward(self, x):

@@ -80,14 +80,15 @@ def test_smoothed_loss_wrong_answers_get_a_hint(mistake):
 
 
 # --------------------------------------------------------------------------- exercise 2
-def _binned_gaps(probs, labels, n_bins):
-    """(fraction of predictions, |accuracy - confidence|) for each non-empty bin."""
+def _binned_gaps(probs, labels, n_bins, keep_empty=False):
+    """(fraction of predictions, |accuracy - confidence|) for each non-empty bin (keep_empty:
+    for every bin, an empty bin's means being nan)."""
     confidence, predicted = probs.max(dim=1)
     correct = (predicted == labels).float()
     out = []
     for b in range(n_bins):
         in_bin = (confidence > b / n_bins) & (confidence <= (b + 1) / n_bins)
-        if in_bin.any():
+        if keep_empty or in_bin.any():
             gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
             out.append((in_bin.float().mean().item(), gap))
     return out
@@ -162,24 +163,12 @@ def test_calibration_error_wrong_answers_get_a_hint(mistake):
         checks.calibration_error(fn)
 
 
-def _gaps_with_empty_bins(probs, labels, n_bins):
-    """(fraction, |accuracy - confidence|) for EVERY bin: an empty bin's means are nan."""
-    confidence, predicted = probs.max(dim=1)
-    correct = (predicted == labels).float()
-    out = []
-    for b in range(n_bins):
-        in_bin = (confidence > b / n_bins) & (confidence <= (b + 1) / n_bins)
-        gap = (correct[in_bin].mean() - confidence[in_bin].mean()).abs().item()
-        out.append((in_bin.float().mean().item(), gap))
-    return out
-
-
 def _weighted_over_every_bin(probs, labels, n_bins=10):
-    return sum(w * gap for w, gap in _gaps_with_empty_bins(probs, labels, n_bins))
+    return sum(w * gap for w, gap in _binned_gaps(probs, labels, n_bins, keep_empty=True))
 
 
 def _mean_over_every_bin(probs, labels, n_bins=10):
-    gaps = _gaps_with_empty_bins(probs, labels, n_bins)
+    gaps = _binned_gaps(probs, labels, n_bins, keep_empty=True)
     return sum(gap for _, gap in gaps) / len(gaps)
 
 
