@@ -369,6 +369,18 @@ def test_cli_errors_and_list(capsys):
         assert name in out
 
 
+def test_cli_show_on_another_metric_skips_arms_the_budget_did_not_train(capsys):
+    """The long family ledger trains two of the five arms: `show` on a per-size metric compares
+    the pair it has and does not fail on a declared comparison whose arm has no runs there."""
+    assert (
+        cli.main(["show", "family", "--budget", "cpu-long", "--metric", "test_by_scale.small"]) == 0
+    )
+    out = capsys.readouterr().out
+    compared = [line for line in out.splitlines() if "95% CI" in line]
+    assert len(compared) == 1 and "Inception-ResNet" in compared[0], out
+    assert "Inception v3" not in "\n".join(compared)
+
+
 # --------------------------------------------------------------------------- one real run
 def test_seeds_draw_their_own_training_images_and_share_one_test_set():
     config = catalog.resolve(catalog.EXPERIMENTS["bottleneck"], "naive")

@@ -62,8 +62,10 @@ def _show(name: str, metric: str, budget: str) -> None:
             print("  " + report.sweep(data, label))
     print("\ncomparisons (paired by seed; primary ones declared in the catalog)")
     lines = report.comparisons(data) if metric == "test_acc" else ""
-    if metric != "test_acc":
-        lines = "\n".join(report.compare(data, c.a, c.b, metric) for c in e.comparisons)
+    if metric != "test_acc":  # the declared pairs, on this metric, where both arms have runs
+        rows = ledger.summarize(data, metric)
+        pairs = [c for c in e.comparisons if c.a in rows and c.b in rows]
+        lines = "\n".join(report.compare(data, c.a, c.b, metric) for c in pairs)
     print("\n".join("  " + line for line in lines.splitlines()) or "  (none yet)")
     print("\n" + report.MANY_COMPARISONS)
 
