@@ -481,3 +481,35 @@ def test_temperature_scaling_repairs_overconfidence():
     )
     assert result["test_ece_after"] < result["test_ece_before"] / 3
     assert result["test_nll_after"] < result["test_nll_before"]
+
+
+def test_across_budgets_pairs_the_lead_and_the_error_share_by_seed():
+    """The family ledger's two budgets, recomputed by hand from the stored runs: the lead's
+    change and the error share's change, each a paired t-interval over the 5 common seeds
+    (t at 97.5% with 4 degrees of freedom: 2.776)."""
+    short, long = ledger.load("family"), ledger.load("family", "cpu-long")
+
+    def acc(data, label):
+        return {r["seed"]: r["test_acc"] for r in data["runs"] if r["label"] == label}
+
+    a = {k: acc(d, "Inception-ResNet") for k, d in (("s", short), ("l", long))}
+    b = {k: acc(d, "plain CNN") for k, d in (("s", short), ("l", long))}
+    seeds = sorted(a["l"])
+    assert seeds == [0, 1, 2, 3, 4]
+    lead = [(a["l"][s] - b["l"][s]) - (a["s"][s] - b["s"][s]) for s in seeds]
+    share = [(1 - a["l"][s]) / (1 - b["l"][s]) - (1 - a["s"][s]) / (1 - b["s"][s]) for s in seeds]
+    half = 2.776 * statistics.stdev(lead) / math.sqrt(5)
+    m = statistics.mean(lead)
+    text = report.across_budgets(short, long, "Inception-ResNet", "plain CNN")
+    first, second = text.splitlines()
+    assert "310 steps" in first and "1,240 steps" in first
+    assert (
+        f"{100 * m:+.1f} points, 95% CI [{100 * (m - half):+.1f}, {100 * (m + half):+.1f}]" in first
+    )
+    assert first.endswith(": change shown") == (m + half < 0 or m - half > 0)
+    half, m = 2.776 * statistics.stdev(share) / math.sqrt(5), statistics.mean(share)
+    assert f"{m:+.2f}, 95% CI [{m - half:+.2f}, {m + half:+.2f}]" in second
+    ratio = sum(1 - a["l"][s] for s in seeds) / sum(1 - b["l"][s] for s in seeds)
+    assert f"{ratio:.2f} after 1,240 steps" in second
+    with pytest.raises(ValueError, match="no runs of 'Inception v3'"):
+        report.across_budgets(short, long, "Inception v3", "plain CNN")

@@ -25,6 +25,7 @@ from .ledger import (
 )
 from .report import (
     MANY_COMPARISONS,
+    across_budgets,
     compare,
     comparisons,
     differences,
@@ -44,6 +45,7 @@ __all__ = [
     "Arm",
     "Comparison",
     "Experiment",
+    "across_budgets",
     "chosen_lr",
     "compare",
     "comparisons",

@@ -18,6 +18,7 @@ from .ledger import chosen_lr, get, summarize
 from .stats import PairedDifference, paired_difference, prediction_interval
 
 __all__ = [
+    "across_budgets",
     "compare",
     "comparisons",
     "differences",
@@ -136,6 +137,59 @@ def compare(data: dict[str, Any], a: str, b: str, metric: str = "test_acc") -> s
         f"[{kind}] {metric_name(metric)}: {a} {value(mean_a)}, {b} {value(mean_b)} ({d.n} paired "
         f"seeds); difference {diff(d.mean)}{unit}, 95% CI [{diff(d.low)}, {diff(d.high)}]: "
         f"{verdict}"
+    )
+
+
+def _steps(data: dict[str, Any]) -> int:
+    config = data["runs"][0]["config"]
+    return config["fit"]["epochs"] * (config["data"]["train_size"] // config["data"]["batch_size"])
+
+
+def _change_text(d: PairedDifference, fmt, unit: str = "") -> str:
+    if d.n < 2:
+        return f"{fmt(d.mean)}{unit} ({d.n} paired seed): too few paired seeds for an interval"
+    verdict = "change shown" if d.shown else "no change shown (the interval includes zero)"
+    interval = f"95% CI [{fmt(d.low)}, {fmt(d.high)}]"
+    return f"{fmt(d.mean)}{unit}, {interval} ({d.n} paired seeds): {verdict}"
+
+
+def across_budgets(short: dict[str, Any], long: dict[str, Any], a: str, b: str) -> str:
+    """Whether a's lead over b in test accuracy changed between two budgets of one experiment.
+
+    Two lines, each paired by seed over the seeds all four runs share: the lead (a - b, points)
+    after each budget and its change; and a's test errors as a share of b's (the ratio of the
+    means) after each, with the per-seed ratio's change. Near 100% a lead in points must shrink
+    as both networks approach the top; the share of errors is the scale-free reading."""
+    rows = {"short": summarize(short), "long": summarize(long)}
+    for budget, data in (("short", short), ("long", long)):
+        for label in (a, b):
+            if label not in rows[budget]:
+                raise ValueError(
+                    f"{data['experiment']} ({data['budget']}) has no runs of {label!r}"
+                )
+    seeds = sorted(
+        set.intersection(*(set(rows[k][label]["by_seed"]) for k in rows for label in (a, b)))
+    )
+    if not seeds:
+        raise ValueError(f"no seed has all four runs of {a!r} and {b!r} at both budgets")
+    acc = {k: {label: rows[k][label]["by_seed"] for label in (a, b)} for k in rows}
+    lead = {k: {s: acc[k][a][s] - acc[k][b][s] for s in seeds} for k in rows}
+    share = {k: {s: (1 - acc[k][a][s]) / (1 - acc[k][b][s]) for s in seeds} for k in rows}
+    mean_lead = {k: sum(lead[k].values()) / len(seeds) for k in rows}
+    ratio = {
+        k: sum(1 - acc[k][a][s] for s in seeds) / sum(1 - acc[k][b][s] for s in seeds) for k in rows
+    }
+    steps = {k: f"{_steps(d):,} steps" for k, d in (("short", short), ("long", long))}
+    lead_change = paired_difference(lead["long"], lead["short"])
+    share_change = paired_difference(share["long"], share["short"])
+    points, plain = (lambda x: f"{100 * x:+.1f}"), (lambda x: f"{x:+.2f}")
+    return (
+        f"{a} - {b}, seeds {seeds}: {points(mean_lead['short'])} points after "
+        f"{steps['short']}, {points(mean_lead['long'])} after {steps['long']}; "
+        f"the change, paired by seed: {_change_text(lead_change, points, ' points')}\n"
+        f"{a}'s test errors as a share of {b}'s (ratio of the means): {ratio['short']:.2f} after "
+        f"{steps['short']}, {ratio['long']:.2f} after {steps['long']}; the per-seed share's "
+        f"change: {_change_text(share_change, plain)}"
     )
 
 
