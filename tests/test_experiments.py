@@ -379,6 +379,9 @@ def test_cli_show_on_another_metric_skips_arms_the_budget_did_not_train(capsys):
     compared = [line for line in out.splitlines() if "95% CI" in line]
     assert len(compared) == 1 and "Inception-ResNet" in compared[0], out
     assert "Inception v3" not in "\n".join(compared)
+    assert cli.main(["show", "multiscale", "--metric", "test_by_scale.medium"]) == 0
+    compared = [line for line in capsys.readouterr().out.splitlines() if "95% CI" in line]
+    assert len(compared) == len(set(compared)) == 5  # 7 declared lines, 5 distinct pairs
 
 
 # --------------------------------------------------------------------------- one real run
@@ -502,6 +505,7 @@ def test_across_budgets_pairs_the_lead_and_the_error_share_by_seed():
     m = statistics.mean(lead)
     text = report.across_budgets(short, long, "Inception-ResNet", "plain CNN")
     first, second = text.splitlines()
+    assert first.startswith("[exploratory] lead") and second.startswith("[exploratory]")
     assert "310 steps" in first and "1,240 steps" in first
     assert (
         f"{100 * m:+.1f} points, 95% CI [{100 * (m - half):+.1f}, {100 * (m + half):+.1f}]" in first

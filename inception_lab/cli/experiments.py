@@ -64,8 +64,8 @@ def _show(name: str, metric: str, budget: str) -> None:
     lines = report.comparisons(data) if metric == "test_acc" else ""
     if metric != "test_acc":  # the declared pairs, on this metric, where both arms have runs
         rows = ledger.summarize(data, metric)
-        pairs = [c for c in e.comparisons if c.a in rows and c.b in rows]
-        lines = "\n".join(report.compare(data, c.a, c.b, metric) for c in pairs)
+        pairs = dict.fromkeys((c.a, c.b) for c in e.comparisons if c.a in rows and c.b in rows)
+        lines = "\n".join(report.compare(data, a, b, metric) for a, b in pairs)  # each pair once
     print("\n".join("  " + line for line in lines.splitlines()) or "  (none yet)")
     print("\n" + report.MANY_COMPARISONS)
 

@@ -159,7 +159,8 @@ def across_budgets(short: dict[str, Any], long: dict[str, Any], a: str, b: str) 
     Two lines, each paired by seed over the seeds all four runs share: the lead (a - b, points)
     after each budget and its change; and a's test errors as a share of b's (the ratio of the
     means) after each, with the per-seed ratio's change. Near 100% a lead in points must shrink
-    as both networks approach the top; the share of errors is the scale-free reading."""
+    as both networks approach the top; the share of errors is the scale-free reading. No
+    experiment declares these changes before its runs, so both lines are [exploratory]."""
     rows = {"short": summarize(short), "long": summarize(long)}
     for budget, data in (("short", short), ("long", long)):
         for label in (a, b):
@@ -184,10 +185,11 @@ def across_budgets(short: dict[str, Any], long: dict[str, Any], a: str, b: str) 
     share_change = paired_difference(share["long"], share["short"])
     points, plain = (lambda x: f"{100 * x:+.1f}"), (lambda x: f"{x:+.2f}")
     return (
-        f"{a} - {b}, seeds {seeds}: {points(mean_lead['short'])} points after "
+        f"[exploratory] lead {a} - {b}, seeds {seeds}: {points(mean_lead['short'])} points after "
         f"{steps['short']}, {points(mean_lead['long'])} after {steps['long']}; "
         f"the change, paired by seed: {_change_text(lead_change, points, ' points')}\n"
-        f"{a}'s test errors as a share of {b}'s (ratio of the means): {ratio['short']:.2f} after "
+        f"[exploratory] {a}'s test errors as a share of {b}'s (ratio of the means): "
+        f"{ratio['short']:.2f} after "
         f"{steps['short']}, {ratio['long']:.2f} after {steps['long']}; the per-seed share's "
         f"change: {_change_text(share_change, plain)}"
     )
